@@ -1,0 +1,43 @@
+"""etworkbench: see what each ExecuTorch backend takes from your model, what falls back and why.
+
+    from etworkbench import lower
+    report = lower("mobilenet_v2", ["xnnpack", "coreml"])
+    print(report.summary())
+    report["xnnpack"].save("mv2_xnnpack.pte")
+
+The notebook app is `etworkbench.Workbench()`; the CLI is `etwb`.
+"""
+
+from __future__ import annotations
+
+from .backends import get_backend, list_backends
+from .errors import PteFormatError, UsageError, WorkbenchError
+from .lowering import BackendResult, Failure, LoweringReport, lower
+from .models import ModelSpec, list_models, load_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendResult",
+    "Failure",
+    "LoweringReport",
+    "ModelSpec",
+    "PteFormatError",
+    "UsageError",
+    "WorkbenchError",
+    "Workbench",
+    "get_backend",
+    "list_backends",
+    "list_models",
+    "load_model",
+    "lower",
+]
+
+
+def __getattr__(name: str):
+    # The UI pulls in ipywidgets; import it only when asked for.
+    if name == "Workbench":
+        from .ui import Workbench
+
+        return Workbench
+    raise AttributeError(name)

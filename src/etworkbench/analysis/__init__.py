@@ -1,0 +1,1 @@
+"""Analysis of lowered programs: placement, coverage, sizes. Plain dataclasses only."""

@@ -1,0 +1,265 @@
+"""Where every node of a lowered edge program went: into which delegate, or to the CPU.
+
+The counting rules are executorch's own (`devtools.backend_debug.get_delegation_info`): every
+`call_function` node of the top-level graph except `executorch_call_delegate` is non-delegated
+(so the `getitem` nodes that unpack delegate outputs count as CPU nodes, and are marked
+structural here), and every `call_function` node inside a lowered module's original program is
+delegated. Ops are grouped the same way, by node name with its numeric suffix removed.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_SUFFIX = re.compile(r"_[\d]+$")
+_CALL_DELEGATE = "executorch_call_delegate"
+
+
+def op_type_of(node_name: str) -> str:
+    """The op key get_delegation_info groups a node under (name minus its `_N` suffix)."""
+    return _SUFFIX.sub("", node_name)
+
+
+@dataclass
+class NodePlacement:
+    """One graph node and where it runs."""
+
+    name: str
+    op: str  # get_delegation_info's op key, e.g. aten_convolution_default
+    target: str  # the operator, e.g. aten.convolution.default
+    delegated: bool
+    backend: str | None = None  # workbench backend name, e.g. xnnpack
+    delegate: str | None = None  # delegate instance, e.g. lowered_module_0
+    module_path: str = ""  # nn.Module path it came from, e.g. features.3.conv
+    module_type: str = ""
+    source: str = ""  # file:line: code
+    shape: str = ""  # dtype[shape] of its output(s)
+    reason: str | None = None  # why it was not delegated (CPU nodes only)
+    structural: bool = False  # getitem unpacking a multi-output op; runs no kernel
+    inputs: list[str] = field(default_factory=list)  # producer node / graph-input names
+
+
+@dataclass
+class DelegateSummary:
+    """One delegate instance (one lowered module) in a program."""
+
+    id: str
+    backend: str
+    backend_id: str
+    nodes: int
+    payload_bytes: int
+    data_bytes: int  # named data (weights) the delegate stored alongside its payload
+
+
+@dataclass
+class OpCoverage:
+    op: str
+    target: str
+    delegated: int
+    fallback: int
+
+
+@dataclass
+class Placement:
+    nodes: list[NodePlacement]
+    delegates: list[DelegateSummary]
+    graph_inputs: list[str]
+    graph_outputs: list[str]
+    num_delegated_subgraphs: int = 0
+
+    @property
+    def delegated_nodes(self) -> int:
+        return sum(1 for n in self.nodes if n.delegated)
+
+    @property
+    def fallback_nodes(self) -> int:
+        return sum(1 for n in self.nodes if not n.delegated)
+
+    def coverage(self) -> list[OpCoverage]:
+        """op -> (delegated, fallback) counts, sorted by op key."""
+        table: dict[str, OpCoverage] = {}
+        for node in self.nodes:
+            row = table.setdefault(node.op, OpCoverage(node.op, node.target, 0, 0))
+            if node.delegated:
+                row.delegated += 1
+            else:
+                row.fallback += 1
+        return [table[key] for key in sorted(table)]
+
+    def fallbacks(self) -> list[NodePlacement]:
+        return [n for n in self.nodes if not n.delegated]
+
+
+def _module_of(node: Any) -> tuple[str, str]:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return "", ""
+    path, kind = list(stack.values())[-1]
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    return str(path), kind_name.rsplit(".", 1)[-1]
+
+
+_LIBRARY_DIRS = tuple(
+    os.sep + part + os.sep for part in ("torch", "torchvision", "executorch", "torchao")
+)
+
+
+def source_line(stack_trace: str | None) -> str:
+    """The most useful frame of a node's stack trace: the last one outside torch libraries."""
+    if not stack_trace:
+        return ""
+    frames: list[tuple[str, str, str]] = []
+    lines = stack_trace.splitlines()
+    for index, line in enumerate(lines):
+        match = re.match(r'\s*File "(.+)", line (\d+), in (.+)', line)
+        if match:
+            code = lines[index + 1].strip() if index + 1 < len(lines) else ""
+            frames.append((match.group(1), match.group(2), code))
+    if not frames:
+        return ""
+    user = [f for f in frames if not any(d in f[0] for d in _LIBRARY_DIRS)]
+    path, line, code = (user or frames)[-1]
+    return f"{path}:{line}: {code}"
+
+
+def _shape_of(node: Any) -> str:
+    value = node.meta.get("val")
+    values = value if isinstance(value, (list, tuple)) else [value]
+    parts = []
+    for item in values:
+        shape = getattr(item, "shape", None)
+        dtype = getattr(item, "dtype", None)
+        if shape is not None and dtype is not None:
+            parts.append(f"{str(dtype).replace('torch.', '')}{list(shape)}")
+    return ", ".join(parts)
+
+
+def _arg_nodes(node: Any) -> list[Any]:
+    import torch.fx
+
+    found: list[Any] = []
+    torch.fx.node.map_arg((node.args, node.kwargs), lambda n: found.append(n))
+    return found
+
+
+def _node_row(node: Any, op_name: Callable[[Any], str], **extra: Any) -> NodePlacement:
+    path, kind = _module_of(node)
+    return NodePlacement(
+        name=extra.pop("name", node.name),
+        op=op_type_of(node.name),
+        target=op_name(node.target),
+        module_path=path,
+        module_type=kind,
+        source=source_line(node.meta.get("stack_trace")),
+        shape=_shape_of(node),
+        **extra,
+    )
+
+
+def analyze_placement(
+    graph_module: Any,
+    backend_names: dict[str, str],
+    reason_for: Callable[[Any], str | None],
+    op_name: Callable[[Any], str],
+) -> Placement:
+    """Walk a lowered edge graph module and place every call_function node.
+
+    `backend_names` maps delegate backend ids (XnnpackBackend) to workbench names (xnnpack);
+    `reason_for(node)` gives the fallback reason of a top-level CPU node.
+    """
+    nodes: list[NodePlacement] = []
+    delegates: list[DelegateSummary] = []
+    graph_inputs: list[str] = []
+    graph_outputs: list[str] = []
+    # Where a value produced by a top-level node really comes from (delegate outputs are
+    # redirected to the inner node that produced them).
+    delegate_outputs: dict[str, list[str]] = {}
+
+    for node in graph_module.graph.nodes:
+        if node.op == "placeholder":
+            graph_inputs.append(node.name)
+        elif node.op == "output":
+            graph_outputs.extend(a.name for a in _arg_nodes(node))
+        elif node.op != "call_function":
+            continue
+        elif node.name.startswith(_CALL_DELEGATE) or getattr(node.target, "__name__", "") == _CALL_DELEGATE:
+            lowered = getattr(graph_module, node.args[0].target)
+            delegate_id = node.args[0].target
+            backend = backend_names.get(lowered.backend_id, lowered.backend_id)
+            inner_rows, outputs = _delegate_rows(lowered, delegate_id, backend, node, op_name)
+            nodes.extend(inner_rows)
+            delegate_outputs[node.name] = outputs
+            delegates.append(
+                DelegateSummary(
+                    id=delegate_id,
+                    backend=backend,
+                    backend_id=lowered.backend_id,
+                    nodes=len(inner_rows),
+                    payload_bytes=len(lowered.processed_bytes),
+                    data_bytes=_named_data_bytes(lowered),
+                )
+            )
+        else:
+            structural = node.target is operator.getitem
+            inputs = [a.name for a in _arg_nodes(node)]
+            reason = None
+            if structural and inputs and inputs[0] in delegate_outputs:
+                index = node.args[1]
+                produced = delegate_outputs[inputs[0]]
+                inputs = [produced[index]] if index < len(produced) else []
+                reason = "structural: unpacks a delegate output; runs no kernel"
+            elif structural:
+                reason = "structural: unpacks an output of a multi-output op; runs no kernel"
+            else:
+                reason = reason_for(node)
+            nodes.append(
+                _node_row(node, op_name, delegated=False, structural=structural, reason=reason, inputs=inputs)
+            )
+    return Placement(nodes, delegates, graph_inputs, graph_outputs, len(delegates))
+
+
+def _delegate_rows(
+    lowered: Any, delegate_id: str, backend: str, call_node: Any, op_name: Callable[[Any], str]
+) -> tuple[list[NodePlacement], list[str]]:
+    """Rows for the nodes inside one lowered module, and the names its outputs map to."""
+    program = lowered.original_module
+    user_inputs = list(program.graph_signature.user_inputs)
+    outer_args = [a.name if hasattr(a, "name") else str(a) for a in call_node.args[1:]]
+    renamed: dict[str, str] = {}
+    if len(user_inputs) == len(outer_args):
+        renamed.update(zip(user_inputs, outer_args, strict=True))
+    rows: list[NodePlacement] = []
+    outputs: list[str] = []
+    for inner in program.graph.nodes:
+        if inner.op == "call_function":
+            renamed[inner.name] = f"{delegate_id}/{inner.name}"
+    for inner in program.graph.nodes:
+        if inner.op == "call_function":
+            inputs = [renamed[a.name] for a in _arg_nodes(inner) if a.name in renamed]
+            rows.append(
+                _node_row(
+                    inner,
+                    op_name,
+                    name=renamed[inner.name],
+                    delegated=True,
+                    backend=backend,
+                    delegate=delegate_id,
+                    inputs=inputs,
+                )
+            )
+        elif inner.op == "output":
+            outputs = [renamed.get(a.name, a.name) for a in _arg_nodes(inner)]
+    return rows, outputs
+
+
+def _named_data_bytes(lowered: Any) -> int:
+    store = getattr(lowered, "named_data_store_output", None)
+    if store is None:
+        return 0
+    indices = {entry.buffer_index for entry in store.pte_data.values()}
+    return sum(len(getattr(store.buffers[i], "buffer", store.buffers[i])) for i in indices)

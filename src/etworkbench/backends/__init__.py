@@ -1,0 +1,86 @@
+"""The backend registry: one module per backend, one row per backend the ExecuTorch docs name."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from ..errors import UsageError, choices_hint
+from ._base import Availability, Backend, BackendInfo, Reasons, Scheme
+
+# Order is the table order: the backends that lower here first, then those that cannot.
+_MODULES = (
+    "xnnpack",
+    "coreml",
+    "vulkan",
+    "openvino",
+    "ethosu",
+    "tosa",
+    "vgf",
+    "qnn",
+    "mediatek",
+    "nxp",
+    "samsung",
+    "cadence",
+    "mps",
+    "portable",
+)
+
+_ALIASES = {
+    "ethos-u": "ethosu",
+    "ethos_u": "ethosu",
+    "arm": "ethosu",
+    "qualcomm": "qnn",
+    "exynos": "samsung",
+    "none": "portable",
+    "cpu": "portable",
+}
+
+_loaded: dict[str, Backend] = {}
+
+
+def _load(module_name: str) -> Backend:
+    if module_name not in _loaded:
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        classes = [
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type) and issubclass(obj, Backend) and obj.__module__ == module.__name__
+        ]
+        _loaded[module_name] = classes[0]()
+    return _loaded[module_name]
+
+
+def backend_names() -> list[str]:
+    """Every backend's CLI name, in table order."""
+    return [name for name in _MODULES if _module_exists(name)]
+
+
+def _module_exists(name: str) -> bool:
+    return importlib.util.find_spec(f"{__name__}.{name}") is not None
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called `name` (case-insensitive, common aliases accepted)."""
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in backend_names():
+        raise UsageError(choices_hint("backend", name, backend_names()))
+    return _load(key)
+
+
+def list_backends() -> list[BackendInfo]:
+    """The full backend table, each row with availability and reason probed on this machine."""
+    return [get_backend(name).info() for name in backend_names()]
+
+
+__all__ = [
+    "Availability",
+    "Backend",
+    "BackendInfo",
+    "Reasons",
+    "Scheme",
+    "backend_names",
+    "get_backend",
+    "list_backends",
+]

@@ -1,0 +1,218 @@
+"""What a backend declares: its facts, how to probe it here, and how to build its partitioners.
+
+A backend is one module with one `Backend` subclass. Everything the engine needs to know about
+it lives there, so adding a backend touches one file (plus one line in the registry).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a backend can lower on this machine and, if not, exactly why."""
+
+    available: bool
+    reason: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """A quantization scheme as a backend understands it.
+
+    `quantizer` builds a PT2E quantizer (None for float schemes). `calibrate` says whether the
+    scheme observes activations (static) and so needs calibration data.
+    """
+
+    name: str
+    description: str
+    quantizer: Callable[[], Any] | None = None
+    calibrate: bool = False
+    transform: Callable[[Any, tuple], Any] | None = None  # eager-module transform (e.g. torchao)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """The public row of the backend table (`etwb backends --json`)."""
+
+    name: str
+    title: str
+    available: bool
+    reason: str
+    hint: str
+    hardware: str
+    platforms: list[str]
+    runs_on_host: bool
+    lowers_here: bool
+    delegate_ids: list[str]
+    schemes: list[str]
+    notes: str = ""
+
+
+def probe_imports(*modules: str, hint: str) -> Availability:
+    """Available when every module imports; otherwise the import error is the reason."""
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # any import-time failure makes the backend unusable here
+            return Availability(False, f"cannot import {module}: {type(exc).__name__}: {exc}", hint)
+    return Availability(True)
+
+
+class Reasons:
+    """Why-not-delegated reasons captured during one lowering, keyed by node name."""
+
+    def __init__(self) -> None:
+        self.by_node: dict[str, list[tuple[str, str]]] = {}
+
+    def add(self, node_name: str, backend: str, reason: str) -> None:
+        entries = self.by_node.setdefault(node_name, [])
+        if (backend, reason) not in entries:
+            entries.append((backend, reason))
+
+    def for_node(self, node_name: str) -> list[tuple[str, str]]:
+        return list(self.by_node.get(node_name, []))
+
+
+class _WhyNoPartitionHandler(logging.Handler):
+    """Catches `WhyNoPartition` records that partitioners log at DEBUG level."""
+
+    def __init__(self, reasons: Reasons, backend: str) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.reasons, self.backend = reasons, backend
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from executorch.exir.backend.utils import WhyNoPartition
+
+        msg = record.msg
+        if isinstance(msg, WhyNoPartition) and msg.node is not None:
+            self.reasons.add(msg.node.name, self.backend, msg.reason)
+
+
+@contextlib.contextmanager
+def capture_logger(logger_name: str, handler: logging.Handler, level: int) -> Iterator[None]:
+    """Attach `handler` to a logger for the duration of a lowering, then restore it."""
+    logger = logging.getLogger(logger_name)
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False  # keep the partitioner's debug chatter out of the user's output
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+
+
+@contextlib.contextmanager
+def capture_reporter(reasons: Reasons, backend: str) -> Iterator[None]:
+    """Record every `WhyNoPartitionReporter.report_reject` (Arm and others) while active."""
+    from executorch.exir.backend.utils import WhyNoPartitionReporter
+
+    original = WhyNoPartitionReporter.report_reject
+
+    def report_reject(self, node, reason):  # noqa: ANN001 - mirrors executorch's signature
+        reasons.add(node.name, backend, str(reason))
+        return original(self, node, reason)
+
+    WhyNoPartitionReporter.report_reject = report_reject
+    try:
+        yield
+    finally:
+        WhyNoPartitionReporter.report_reject = original
+
+
+def op_name(target: Any) -> str:
+    """`aten.mean.dim` / `aten.relu.default` for edge and aten overloads; else the plain name."""
+    overload = target if hasattr(target, "_schema") else getattr(target, "_op", target)
+    schema = getattr(overload, "_schema", None)
+    if schema is not None:
+        return f"{schema.name.replace('::', '.')}.{getattr(overload, '_overloadname', '') or 'default'}"
+    return str(getattr(target, "__name__", target))
+
+
+class Backend:
+    """Base class of every backend module's single class. Override the facts and factories."""
+
+    name: str = ""
+    title: str = ""
+    hardware: str = ""
+    platforms: tuple[str, ...] = ()
+    runs_on_host: bool = False
+    lowers_here: bool = True  # False for rows that can never lower here (SDK-only, removed)
+    delegate_ids: tuple[str, ...] = ()
+    hint: str = ""
+    notes: str = ""
+    loggers: tuple[str, ...] = ()  # module loggers whose WhyNoPartition records are reasons
+
+    # -- availability ----------------------------------------------------------------------
+    def probe(self) -> Availability:
+        """Check, without side effects or downloads, whether lowering can work here."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def availability(self) -> Availability:
+        return self.probe()
+
+    # -- factories ---------------------------------------------------------------------------
+    def partitioners(self, scheme: str) -> list[Any]:
+        raise NotImplementedError
+
+    def edge_compile_config(self) -> Any | None:
+        """An `EdgeCompileConfig` when the backend needs a non-default one."""
+        return None
+
+    @functools.cached_property
+    def schemes(self) -> dict[str, Scheme]:
+        return {"fp32": Scheme("fp32", "float32, no quantization")}
+
+    # -- why-not-delegated -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
+        """Collect the partitioner's own reasons while it runs."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(capture_reporter(reasons, self.name))
+            for logger_name in self.loggers:
+                handler = _WhyNoPartitionHandler(reasons, self.name)
+                stack.enter_context(capture_logger(logger_name, handler, logging.DEBUG))
+            yield
+
+    def derived_reason(self, node: Any) -> str | None:
+        """A reason from the backend's support table when its partitioner said nothing."""
+        return None
+
+    # -- table row ---------------------------------------------------------------------------
+    def info(self) -> BackendInfo:
+        avail = self.availability
+        return BackendInfo(
+            name=self.name,
+            title=self.title,
+            available=avail.available,
+            reason=avail.reason,
+            hint=avail.hint if not avail.available else "",
+            hardware=self.hardware,
+            platforms=list(self.platforms),
+            runs_on_host=self.runs_on_host,
+            lowers_here=self.lowers_here and avail.available,
+            delegate_ids=list(self.delegate_ids),
+            schemes=list(self.schemes) if avail.available else [],
+            notes=self.notes,
+        )
+
+
+@dataclass
+class LoweringPlan:
+    """The partitioners and configs for one program (one backend, or an ordered priority list)."""
+
+    backends: list[Backend]
+    scheme: str
+    partitioners: list[Any] = field(default_factory=list)

@@ -1,0 +1,84 @@
+"""XNNPACK: optimized CPU kernels for Arm and x86; lowers and runs on this host."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ._base import Availability, Backend, Scheme, probe_imports
+
+
+def _xnnpack_quantizer(per_channel: bool, dynamic: bool):
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    quantizer = XNNPACKQuantizer()
+    quantizer.set_global(
+        get_symmetric_quantization_config(is_per_channel=per_channel, is_dynamic=dynamic)
+    )
+    return quantizer
+
+
+class Xnnpack(Backend):
+    name = "xnnpack"
+    title = "XNNPACK"
+    hardware = "CPU (Arm64, Armv7/NEON, x86/x86-64 up to AVX512)"
+    platforms = ("Android", "iOS", "macOS", "Linux", "Windows")
+    runs_on_host = True
+    delegate_ids = ("XnnpackBackend",)
+    hint = "pip install executorch (XNNPACK ships in the executorch wheel)"
+    loggers = ("executorch.backends.xnnpack",)
+
+    def probe(self) -> Availability:
+        return probe_imports(
+            "executorch.backends.xnnpack.partition.xnnpack_partitioner", hint=self.hint
+        )
+
+    def partitioners(self, scheme: str) -> list[Any]:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        return [XnnpackPartitioner()]
+
+    @functools.cached_property
+    def schemes(self) -> dict[str, Scheme]:
+        return {
+            "fp32": Scheme("fp32", "float32, no quantization"),
+            "int8": Scheme(
+                "int8",
+                "int8 static, per-channel weights, calibrated activations (PT2E XNNPACKQuantizer)",
+                quantizer=lambda: _xnnpack_quantizer(per_channel=True, dynamic=False),
+                calibrate=True,
+            ),
+            "int8-dynamic": Scheme(
+                "int8-dynamic",
+                "int8 dynamic activations, per-channel int8 weights (PT2E XNNPACKQuantizer)",
+                quantizer=lambda: _xnnpack_quantizer(per_channel=True, dynamic=True),
+            ),
+            "int8-per-tensor": Scheme(
+                "int8-per-tensor",
+                "int8 static, per-tensor weights, calibrated activations (PT2E XNNPACKQuantizer)",
+                quantizer=lambda: _xnnpack_quantizer(per_channel=False, dynamic=False),
+                calibrate=True,
+            ),
+        }
+
+    @functools.cached_property
+    def _config_targets(self) -> frozenset[str]:
+        """Target names XNNPACK has a partitioner config for (e.g. 'mean.dim')."""
+        from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+
+        return frozenset(config.target_name for config in ALL_PARTITIONER_CONFIGS)
+
+    def derived_reason(self, node: Any) -> str | None:
+        from executorch.exir.backend.canonical_partitioners.config_partitioner import (
+            format_target_name,
+        )
+
+        name = getattr(node.target, "__name__", None)
+        if name is None:
+            return None
+        if format_target_name(name) not in self._config_targets:
+            return f"no XNNPACK implementation of {name}"
+        return None

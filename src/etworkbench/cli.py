@@ -1,0 +1,171 @@
+"""`etwb`: the workbench from a terminal, over the same API as the notebooks.
+
+Exit codes: 0 everything asked for worked; 1 a backend failed or was unavailable (or a file
+could not be inspected); 2 bad usage (unknown model/backend/scheme, bad path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from .errors import PteFormatError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _quiet_libraries() -> None:
+    """Keep executorch/torch warnings and C++ logs out of the summary the user reads."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+
+
+def _cmd_backends(args: argparse.Namespace) -> int:
+    from .backends import list_backends
+    from .views.tables import backends_table
+
+    rows = list_backends()
+    if args.json:
+        import dataclasses
+
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+    else:
+        print(backends_table(rows))
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    entries = list_models()
+    if args.json:
+        print(json.dumps([{"name": e.name, "description": e.description, "size": e.size} for e in entries], indent=2))
+    else:
+        width = max(len(e.name) for e in entries)
+        for entry in entries:
+            print(f"{entry.name:<{width}}  {entry.size:<5}  {entry.description}")
+        print("\nor your own: path/to/file.py:factory or package.module:factory, factory() -> (module, example_inputs)")
+    return EXIT_OK
+
+
+def _cmd_schemes(args: argparse.Namespace) -> int:
+    from .backends import backend_names, get_backend
+
+    rows = []
+    for name in backend_names():
+        backend = get_backend(name)
+        avail = backend.availability
+        for scheme in backend.schemes.values():
+            rows.append(
+                {
+                    "backend": name,
+                    "scheme": scheme.name,
+                    "description": scheme.description,
+                    "lowers_here": avail.available,
+                    "note": "" if avail.available else f"cannot lower here: {avail.reason}",
+                }
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            note = f"  [{row['note']}]" if row["note"] else ""
+            print(f"{row['backend']:<10} {row['scheme']:<18} {row['description']}{note}")
+    return EXIT_OK
+
+
+def _cmd_lower(args: argparse.Namespace) -> int:
+    from .lowering import lower
+
+    def progress(label: str, stage: str) -> None:
+        if not args.json:
+            print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
+
+    report = lower(
+        args.model,
+        args.backends,
+        args.quant,
+        priority=args.priority,
+        out_dir=args.out,
+        progress=progress,
+    )
+    if args.json:
+        print(report.to_json())
+    else:
+        print(report.summary())
+    return EXIT_OK if all(r.ok for r in report.results) else EXIT_FAILED
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from .analysis.pte_file import inspect_pte
+
+    try:
+        report = inspect_pte(args.file)
+    except PteFormatError as exc:
+        if args.json:
+            print(json.dumps({"file": args.file, "error": str(exc)}))
+        else:
+            print(f"etwb inspect: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="etwb",
+        description="Lower PyTorch models to ExecuTorch and see what each backend takes, what falls back and why.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("backends", help="the backend table: available here or why not")
+    p.add_argument("--json", action="store_true", help="print JSON objects")
+    p.set_defaults(func=_cmd_backends)
+
+    p = sub.add_parser("models", help="the built-in model zoo")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("schemes", help="quantization schemes per backend")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_schemes)
+
+    p = sub.add_parser("lower", help="lower a model for one or more backends and write .pte files")
+    p.add_argument("model", help="zoo name (etwb models), path/to/file.py:factory or package.module:factory")
+    p.add_argument("--backends", nargs="+", default=["xnnpack"], metavar="BACKEND", help="backends (etwb backends); default xnnpack")
+    p.add_argument("--quant", default=None, metavar="SCHEME", help="quantization scheme (etwb schemes); default fp32")
+    p.add_argument("--priority", action="store_true", help="use the backends as one ordered partitioner list in one program")
+    p.add_argument("--out", default=".", metavar="DIR", help="directory for <model>_<backend>[_<scheme>].pte (default: .)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    p.set_defaults(func=_cmd_lower)
+
+    p = sub.add_parser("inspect", help="report an existing .pte: delegates, CPU operators, sizes")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"etwb {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"etwb {args.command}: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

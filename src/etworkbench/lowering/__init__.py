@@ -1,0 +1,7 @@
+"""The lowering engine: export once, lower per backend, observe every stage."""
+
+from ._pipeline import lower, pte_filename
+from ._results import BackendResult, LoweringReport, Sizes
+from ._triage import Failure
+
+__all__ = ["BackendResult", "Failure", "LoweringReport", "Sizes", "lower", "pte_filename"]

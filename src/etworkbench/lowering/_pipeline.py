@@ -1,0 +1,247 @@
+"""Export once, lower per backend (or per priority list), explain placement, serialize.
+
+This is the engine behind the API, the CLI and the widgets. It uses executorch's own
+machinery (`torch.export`, `to_edge_transform_and_lower`, `to_executorch`) and only adds
+observation around it: stage timings, the partitioners' reasons, and failure triage. A failure
+in one backend is recorded on its result and the others go on.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..analysis.placement import analyze_placement
+from ..backends import Backend, Reasons, get_backend
+from ..backends._base import op_name
+from ..errors import UsageError
+from ..models import ModelSpec, load_model
+from ._quantize import quantize
+from ._results import BackendResult, LoweringReport, Sizes
+from ._stages import StageClock, timed_partition_and_preprocess
+from ._triage import Failure, triage
+
+Progress = Callable[[str, str], None]  # (program label, stage)
+
+
+def lower(
+    model: Any,
+    backends: Sequence[str] | str = ("xnnpack",),
+    quantization: str | None = None,
+    *,
+    example_inputs: tuple | None = None,
+    priority: bool = False,
+    out_dir: str | Path | None = None,
+    calibration: Iterable[tuple] | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+) -> LoweringReport:
+    """Lower `model` for each backend (or one ordered priority list) and explain the result.
+
+    `model` is a zoo name, a `file.py:factory` / `module:factory` reference, or an `nn.Module`
+    with `example_inputs`. Returns a `LoweringReport`; `.pte` files are written to `out_dir`
+    as `<model>_<backend>[_<scheme>].pte` when it is given.
+    """
+    spec = load_model(model, example_inputs, name)
+    chosen = _resolve_backends(backends)
+    scheme = (quantization or "fp32").strip().lower()
+    groups = [chosen] if priority else [[b] for b in chosen]
+    for group in groups:
+        _check_scheme(group, scheme)
+    notify = progress or (lambda label, stage: None)
+    report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
+
+    float_program: list[Any] = []  # exported once, shared by every float lowering
+
+    def exported(label: str) -> Any:
+        if not float_program:
+            notify(label, "export")
+            start = time.perf_counter()
+            try:
+                float_program.append(_export(spec))
+            except _StageFailure as failure:
+                float_program.append(failure)  # every backend reports the one export failure
+            report.timings_s["export"] = round(time.perf_counter() - start, 4)
+        if isinstance(float_program[0], _StageFailure):
+            raise float_program[0]
+        return float_program[0]
+
+    for group in groups:
+        label = "+".join(b.name for b in group)
+        result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name, _model_spec=spec)
+        report.results.append(result)
+        missing = [b for b in group if not b.availability.available]
+        if missing:
+            result.status = "unavailable"
+            result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
+            result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
+            continue
+        try:
+            _lower_group(spec, group, scheme, result, exported, calibration, notify)
+        except _StageFailure as failure:
+            result.status = "failed"
+            result.error = failure.failure
+            result._buffer = None
+            notify(label, "failed")
+            continue
+        if out_dir is not None:
+            notify(label, "save")
+            try:
+                result.save(Path(out_dir) / pte_filename(spec.name, label, scheme))
+            except UsageError as exc:
+                result.status = "failed"
+                result.error = Failure("save", type(exc).__name__, str(exc))
+        notify(label, "done")
+    return report
+
+
+def pte_filename(model: str, backend: str, scheme: str) -> str:
+    """`<model>_<backend>[_<scheme>].pte`; float32 has no suffix."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+    suffix = "" if scheme == "fp32" else f"_{scheme}"
+    return f"{safe}_{backend.replace('+', '-')}{suffix}.pte"
+
+
+class _StageFailure(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.one_line)
+        self.failure = failure
+
+
+def _resolve_backends(backends: Sequence[str] | str) -> list[Backend]:
+    names = [backends] if isinstance(backends, str) else list(backends)
+    if not names:
+        raise UsageError("no backends given; pass at least one, e.g. backends=['xnnpack'] (see `etwb backends`)")
+    resolved: list[Backend] = []
+    for name in names:
+        backend = get_backend(name)
+        if backend not in resolved:
+            resolved.append(backend)
+    return resolved
+
+
+def _check_scheme(group: list[Backend], scheme: str) -> None:
+    lead = group[0]
+    if not lead.availability.available:
+        return
+    if scheme not in lead.schemes:
+        raise UsageError(
+            f"{lead.title} has no quantization scheme {scheme!r}; its schemes are: "
+            f"{', '.join(lead.schemes)} (see `etwb schemes`)"
+        )
+
+
+def _export(spec: ModelSpec) -> Any:
+    import torch
+
+    try:
+        return torch.export.export(spec.module, spec.example_inputs)
+    except Exception as exc:
+        raise _StageFailure(triage("export", exc, op_name)) from exc
+
+
+def _lower_group(spec, group, scheme, result, exported, calibration, notify) -> None:
+    from executorch.exir import to_edge_transform_and_lower
+
+    label = result.backend
+    lead = group[0]
+    scheme_def = lead.schemes[scheme]
+    if scheme_def.quantizer is None and scheme_def.transform is None:
+        program = copy.deepcopy(exported(label))
+    else:
+        notify(label, "quantize")
+        start = time.perf_counter()
+        try:
+            program = quantize(spec, scheme_def, calibration)
+        except Exception as exc:
+            raise _StageFailure(triage("quantize", exc, op_name)) from exc
+        result.timings_s["quantize"] = round(time.perf_counter() - start, 4)
+
+    notify(label, "to_edge+partition")
+    try:
+        partitioners = [p for backend in group for p in backend.partitioners(scheme)]
+    except Exception as exc:
+        raise _StageFailure(triage("partition", exc, op_name)) from exc
+    config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
+    reasons = Reasons()
+    clock = StageClock()
+    start = time.perf_counter()
+    try:
+        with _capture_all(group, reasons), timed_partition_and_preprocess(clock, partitioners):
+            kwargs = {"partitioner": partitioners}
+            if config is not None:
+                kwargs["compile_config"] = config
+            edge = to_edge_transform_and_lower(program, **kwargs)
+    except Exception as exc:
+        raise _StageFailure(triage(clock.failed_stage or "to_edge", exc, op_name)) from exc
+    total = time.perf_counter() - start
+    result.timings_s["partition"] = round(clock.seconds.get("partition", 0.0), 4)
+    result.timings_s["preprocess"] = round(clock.seconds.get("preprocess", 0.0), 4)
+    result.timings_s["to_edge"] = round(total - sum(clock.seconds.values()), 4)
+
+    names = {delegate_id: b.name for b in group for delegate_id in b.delegate_ids}
+    result.placement = analyze_placement(
+        edge.exported_program().graph_module, names, _reason_finder(group, reasons), op_name
+    )
+
+    notify(label, "to_executorch")
+    start = time.perf_counter()
+    try:
+        executorch_program = edge.to_executorch()
+        buffer = executorch_program.buffer
+    except Exception as exc:
+        raise _StageFailure(triage("to_executorch", exc, op_name)) from exc
+    result.timings_s["to_executorch"] = round(time.perf_counter() - start, 4)
+    result._buffer = bytes(buffer)
+    result.sizes = _sizes(result, edge)
+
+
+class _capture_all:
+    """Enter every backend's reason capture for one lowering."""
+
+    def __init__(self, group: list[Backend], reasons: Reasons) -> None:
+        import contextlib
+
+        self._stack = contextlib.ExitStack()
+        self._group, self._reasons = group, reasons
+
+    def __enter__(self) -> None:
+        for backend in self._group:
+            self._stack.enter_context(backend.capture_reasons(self._reasons))
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.__exit__(*exc)
+
+
+def _reason_finder(group: list[Backend], reasons: Reasons) -> Callable[[Any], str]:
+    def reason_for(node: Any) -> str:
+        captured = reasons.for_node(node.name)
+        parts: list[str] = []
+        for backend in group:
+            own = [text for name, text in captured if name == backend.name]
+            if not own:
+                derived = backend.derived_reason(node)
+                own = [derived] if derived else [f"no reason given by {backend.title}"]
+            prefix = f"{backend.title}: " if len(group) > 1 else ""
+            parts.append(prefix + "; ".join(own))
+        return " | ".join(parts)
+
+    return reason_for
+
+
+def _sizes(result: BackendResult, edge: Any) -> Sizes:
+    placement = result.placement
+    program = edge.exported_program()
+    constant_bytes = 0
+    for value in list(program.state_dict.values()) + list(program.constants.values()):
+        if hasattr(value, "nbytes"):
+            constant_bytes += int(value.nbytes)
+    return Sizes(
+        pte_bytes=len(result._buffer or b""),
+        delegate_payload_bytes=sum(d.payload_bytes for d in placement.delegates),
+        delegate_data_bytes=sum(d.data_bytes for d in placement.delegates),
+        constant_bytes=constant_bytes,
+    )

@@ -1,0 +1,33 @@
+"""PT2E quantization: export, prepare with the backend's quantizer, calibrate, convert, re-export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+def quantize(spec: Any, scheme: Any, calibration: Iterable[tuple] | None) -> Any:
+    """Return an ExportedProgram of `spec.module` quantized with `scheme`."""
+    import torch
+
+    module, inputs = spec.module, spec.example_inputs
+    if scheme.transform is not None:
+        module = scheme.transform(copy_module(module), inputs)
+    if scheme.quantizer is None:
+        return torch.export.export(module, inputs)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    captured = torch.export.export(module, inputs).module()
+    prepared = prepare_pt2e(captured, scheme.quantizer())
+    batches = list(calibration) if calibration is not None else [inputs]
+    with torch.no_grad():
+        for batch in batches:
+            prepared(*(batch if isinstance(batch, tuple) else (batch,)))
+    converted = convert_pt2e(prepared)
+    return torch.export.export(converted, inputs)
+
+
+def copy_module(module: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(module)

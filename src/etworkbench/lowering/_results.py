@@ -1,0 +1,167 @@
+"""Results of a lowering: one `BackendResult` per program, gathered in a `LoweringReport`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_bytes
+from ..analysis.placement import OpCoverage, Placement
+from ..errors import UsageError
+from ._triage import Failure
+
+
+@dataclass
+class Sizes:
+    """Bytes of a .pte and where they go."""
+
+    pte_bytes: int
+    delegate_payload_bytes: int  # the delegates' processed blobs
+    delegate_data_bytes: int  # weights the delegates stored as named data
+    constant_bytes: int  # weights/constants left outside any delegate (run by CPU kernels)
+
+    @property
+    def other_bytes(self) -> int:
+        return max(0, self.pte_bytes - self.delegate_payload_bytes - self.delegate_data_bytes - self.constant_bytes)
+
+
+@dataclass
+class BackendResult:
+    """One program: a single backend, or an ordered priority list of backends."""
+
+    backend: str  # "xnnpack", or "vulkan+xnnpack" for a priority list
+    backends: list[str]
+    scheme: str
+    status: str  # ok | failed | unavailable
+    model: str = ""
+    placement: Placement | None = None
+    sizes: Sizes | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)
+    error: Failure | None = None
+    reason: str = ""  # unavailable: why
+    hint: str = ""  # unavailable: how to get it
+    pte_path: str | None = None
+    _buffer: bytes | None = field(default=None, repr=False)
+    _model_spec: Any = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def pte_bytes(self) -> int | None:
+        return self.sizes.pte_bytes if self.sizes else None
+
+    @property
+    def buffer(self) -> bytes:
+        if self._buffer is None:
+            raise UsageError(f"{self.backend}: no .pte to use because the lowering {self.status}: {self.summary_line()}")
+        return self._buffer
+
+    def coverage(self) -> list[OpCoverage]:
+        return self.placement.coverage() if self.placement else []
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the .pte atomically; returns the path written."""
+        import time
+
+        start = time.perf_counter()
+        written = atomic_write_bytes(path, self.buffer)
+        self.timings_s["save"] = round(time.perf_counter() - start, 4)
+        self.pte_path = str(written)
+        return written
+
+    def summary_line(self) -> str:
+        if self.status == "ok":
+            total = sum(self.timings_s.values())
+            mb = (self.sizes.pte_bytes if self.sizes else 0) / 1e6
+            where = self.pte_path or "(not saved)"
+            return (
+                f"{self.backend}: ok  {mb:.2f} MB  delegated {self.placement.delegated_nodes} / "
+                f"fallback {self.placement.fallback_nodes} nodes  {total:.1f} s  -> {where}"
+            )
+        if self.status == "unavailable":
+            return f"{self.backend}: unavailable: {self.reason}" + (f" (hint: {self.hint})" if self.hint else "")
+        return f"{self.backend}: failed: {self.error.one_line if self.error else 'unknown error'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape `etwb lower --json` prints for each backend."""
+        placement = self.placement
+        return {
+            "backend": self.backend,
+            "backends": self.backends,
+            "scheme": self.scheme,
+            "status": self.status,
+            "pte_path": self.pte_path,
+            "pte_bytes": self.sizes.pte_bytes if self.sizes else None,
+            "delegated_nodes": placement.delegated_nodes if placement else None,
+            "fallback_nodes": placement.fallback_nodes if placement else None,
+            "delegated_subgraphs": placement.num_delegated_subgraphs if placement else None,
+            "ops": [dataclasses.asdict(c) for c in placement.coverage()] if placement else [],
+            "fallback_reasons": [
+                {"node": n.name, "op": n.target, "reason": n.reason, "source": n.source, "module": n.module_path}
+                for n in placement.fallbacks()
+            ]
+            if placement
+            else [],
+            "delegates": [dataclasses.asdict(d) for d in placement.delegates] if placement else [],
+            "sizes": dataclasses.asdict(self.sizes) | {"other_bytes": self.sizes.other_bytes} if self.sizes else None,
+            "timings_s": dict(self.timings_s),
+            "error": _failure_dict(self.error),
+            "reason": self.reason or None,
+            "hint": self.hint or None,
+        }
+
+
+def _failure_dict(failure: Failure | None) -> dict[str, Any] | None:
+    if failure is None:
+        return None
+    return {k: v for k, v in dataclasses.asdict(failure).items() if k != "traceback"}
+
+
+@dataclass
+class LoweringReport:
+    """Everything one `lower()` call produced."""
+
+    model: str
+    inputs: str
+    parameter_bytes: int
+    results: list[BackendResult]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, backend: str) -> BackendResult:
+        for result in self.results:
+            if result.backend == backend:
+                return result
+        raise KeyError(f"no result for backend {backend!r}; have: {', '.join(r.backend for r in self.results)}")
+
+    def __iter__(self):
+        return iter(self.results)
+
+    @property
+    def ok(self) -> list[BackendResult]:
+        return [r for r in self.results if r.ok]
+
+    def summary(self) -> str:
+        lines = [f"Lowered {len(self.ok)}/{len(self.results)} backends for {self.model} ({self.inputs})"]
+        lines += ["  " + r.summary_line() for r in self.results]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "inputs": self.inputs,
+            "parameter_bytes": self.parameter_bytes,
+            "timings_s": dict(self.timings_s),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython
+        printer.text(self.summary())

@@ -1,0 +1,57 @@
+"""Stage timing inside `to_edge_transform_and_lower`: partition and preprocess, separated.
+
+executorch runs decomposition, partitioning and each backend's preprocess inside one call. We
+time the partitioners' `partition()` and the backend preprocess entry points by wrapping them
+for the duration of one lowering, so a report can say where the seconds went and which stage
+raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+
+class StageClock:
+    """Accumulates seconds per stage and remembers the stage an exception escaped from."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.failed_stage: str | None = None
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def wrap(self, stage: str, fn: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            except BaseException:
+                if self.failed_stage is None:
+                    self.failed_stage = stage
+                raise
+            finally:
+                self.add(stage, time.perf_counter() - start)
+
+        return timed
+
+
+@contextlib.contextmanager
+def timed_partition_and_preprocess(clock: StageClock, partitioners: list[Any]) -> Iterator[None]:
+    from executorch.exir.backend import backend_api
+
+    originals = {name: getattr(backend_api, name) for name in ("to_backend", "lower_all_submodules_to_backend")}
+    for partitioner in partitioners:
+        partitioner.partition = clock.wrap("partition", partitioner.partition)
+    for name, fn in originals.items():
+        setattr(backend_api, name, clock.wrap("preprocess", fn))
+    try:
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(backend_api, name, fn)
+        for partitioner in partitioners:
+            partitioner.__dict__.pop("partition", None)

@@ -1,0 +1,80 @@
+"""Turning an exception from a lowering stage into a `Failure`: stage, node, op, source line."""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from dataclasses import dataclass
+
+from ..analysis.placement import source_line
+
+_LIBRARY_DIRS = tuple(os.sep + p + os.sep for p in ("torch", "torchvision", "executorch", "torchao", "coremltools", "openvino", "nncf", "tosa_tools", "ethosu"))
+
+
+@dataclass
+class Failure:
+    """What went wrong in one backend's lowering, in the terms a user can act on."""
+
+    stage: str  # export | quantize | to_edge | partition | preprocess | to_executorch | save | run
+    type: str
+    message: str
+    node: str | None = None
+    op: str | None = None
+    source: str | None = None
+    traceback: str = ""
+
+    @property
+    def one_line(self) -> str:
+        first = self.message.strip().splitlines()[0] if self.message.strip() else self.type
+        where = f" at node {self.node} ({self.op})" if self.node else ""
+        return f"{self.stage} failed{where}: {self.type}: {first[:300]}"
+
+
+def triage(stage: str, exc: BaseException, op_name=None) -> Failure:
+    """Find the fx node being processed when `exc` was raised, if any frame holds one."""
+    import torch.fx
+
+    node = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        for value in frame.f_locals.values():
+            if isinstance(value, torch.fx.Node) and value.op == "call_function":
+                node = value  # keep the deepest one
+    source = None
+    if node is not None:
+        source = source_line(node.meta.get("stack_trace")) or None
+    if source is None:
+        source = _user_frame(exc)
+    op = None
+    if node is not None:
+        op = op_name(node.target) if op_name else str(node.target)
+    return Failure(
+        stage=stage,
+        type=type(exc).__name__,
+        message=str(exc) or repr(exc),
+        node=node.name if node is not None else None,
+        op=op,
+        source=source,
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    )
+
+
+def _user_frame(exc: BaseException) -> str | None:
+    """The deepest traceback frame outside the ML libraries (the user's model code), if any."""
+    here = os.path.dirname(os.path.dirname(__file__))
+    best = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if any(d in filename for d in _LIBRARY_DIRS) or filename.startswith(here) or filename.startswith("<"):
+            continue
+        best = (filename, lineno)
+    if best is None:
+        match = re.search(r'File "([^"]+)", line (\d+)', str(exc))
+        if match and not any(d in match.group(1) for d in _LIBRARY_DIRS):
+            best = (match.group(1), int(match.group(2)))
+    if best is None:
+        return None
+    import linecache
+
+    code = linecache.getline(best[0], best[1]).strip()
+    return f"{best[0]}:{best[1]}: {code}"

@@ -1,0 +1,194 @@
+"""Resolving a model name, a factory reference or a module into a `ModelSpec`."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import UsageError, choices_hint
+from . import _nets
+
+SEED = 0
+
+
+@dataclass
+class ModelSpec:
+    """A model ready to export: eval-mode module and example inputs."""
+
+    name: str
+    module: nn.Module
+    example_inputs: tuple
+    source: str = "python"  # "zoo", "file:<path>", "module:<name>", "python"
+    classifier: bool = False
+
+    @property
+    def parameter_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.module.parameters())
+
+    def describe_inputs(self) -> str:
+        return ", ".join(_describe(x) for x in self.example_inputs)
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    description: str
+    build: Callable[[], tuple[nn.Module, tuple]]
+    classifier: bool = False
+    size: str = "small"  # "tiny" | "small" | "large": how long lowering takes
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{str(value.dtype).replace('torch.', '')}{list(value.shape)}"
+    return type(value).__name__
+
+
+def _torchvision(arch: str, shape=(1, 3, 224, 224)) -> Callable[[], tuple[nn.Module, tuple]]:
+    def build() -> tuple[nn.Module, tuple]:
+        import torchvision.models as tvm
+
+        return getattr(tvm, arch)(weights=None), (torch.randn(*shape),)
+
+    return build
+
+
+def _custom(cls: type, *shape: int) -> Callable[[], tuple[nn.Module, tuple]]:
+    return lambda: (cls(), (torch.randn(*shape),))
+
+
+_ZOO: dict[str, ZooEntry] = {
+    entry.name: entry
+    for entry in [
+        ZooEntry("mobilenet_v2", "torchvision MobileNetV2, 3x224x224", _torchvision("mobilenet_v2"), True),
+        ZooEntry("mobilenet_v3_small", "torchvision MobileNetV3-Small, 3x224x224", _torchvision("mobilenet_v3_small"), True),
+        ZooEntry("resnet18", "torchvision ResNet-18, 3x224x224", _torchvision("resnet18"), True),
+        ZooEntry("efficientnet_b0", "torchvision EfficientNet-B0, 3x224x224", _torchvision("efficientnet_b0"), True),
+        ZooEntry("vit_b_16", "torchvision ViT-B/16, 3x224x224 (86M parameters)", _torchvision("vit_b_16"), True, "large"),
+        ZooEntry("tiny_convnet", "conv-bn-relu-pool-linear, 3x32x32: fully delegable", _custom(_nets.TinyConvNet, 1, 3, 32, 32), True, "tiny"),
+        ZooEntry("teaching_net", "conv/relu/linear that XNNPACK takes, mean/cumsum that it rejects", _custom(_nets.TeachingNet, 1, 3, 16, 16), False, "tiny"),
+        ZooEntry("transformer_block", "one transformer encoder layer, d=64, 4 heads, seq 16", _custom(_nets.TransformerBlock, 1, 16, 64), False, "tiny"),
+        ZooEntry("small_lstm", "one-layer LSTM (16->32) + linear head, seq 8", _custom(_nets.SmallLSTM, 1, 8, 16), True, "tiny"),
+        ZooEntry("small_gru", "one-layer GRU (16->32) + linear head, seq 8", _custom(_nets.SmallGRU, 1, 8, 16), True, "tiny"),
+    ]
+}
+
+
+def list_models() -> list[ZooEntry]:
+    """The built-in models, in a stable order."""
+    return list(_ZOO.values())
+
+
+def load_model(model: Any, example_inputs: tuple | None = None, name: str | None = None) -> ModelSpec:
+    """Resolve a zoo name, a `file.py:factory` / `module:factory` string, or a module.
+
+    Raises `UsageError` with a message that names the bad value and what to do.
+    """
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, nn.Module):
+        if example_inputs is None:
+            raise UsageError(
+                f"model {type(model).__name__} was given without example_inputs; pass "
+                "example_inputs=(tensor, ...) matching its forward() arguments"
+            )
+        return ModelSpec(name or type(model).__name__, model.eval(), _check_inputs(example_inputs, "example_inputs"))
+    if not isinstance(model, str) or not model.strip():
+        raise UsageError(f"model must be a zoo name, 'file.py:factory', 'module:factory' or an nn.Module, not {model!r}")
+    text = model.strip()
+    if text in _ZOO:
+        entry = _ZOO[text]
+        torch.manual_seed(SEED)
+        module, inputs = entry.build()
+        return ModelSpec(entry.name, module.eval(), inputs, "zoo", entry.classifier)
+    if ":" in text:
+        return _load_factory(text, name)
+    raise UsageError(
+        choices_hint("model", text, list(_ZOO))
+        + "; or give a user model as path/to/file.py:factory or package.module:factory"
+    )
+
+
+def _load_factory(reference: str, name: str | None) -> ModelSpec:
+    location, _, attr = reference.rpartition(":")
+    if not attr.isidentifier():
+        raise UsageError(f"model reference {reference!r}: {attr!r} is not a function name; write it as file.py:factory")
+    if location.endswith(".py") or "/" in location or location.startswith("."):
+        module = _import_file(Path(location), reference)
+        source = f"file:{location}"
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ModuleNotFoundError as exc:
+            raise UsageError(f"model reference {reference!r}: module {location!r} cannot be imported ({exc}); check the name or use path/to/file.py:{attr}") from exc
+        except Exception as exc:
+            raise UsageError(f"model reference {reference!r}: importing {location!r} raised {type(exc).__name__}: {exc}\n{_last_frame(exc)}") from exc
+        source = f"module:{location}"
+    factory = getattr(module, attr, None)
+    if factory is None:
+        available = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+        raise UsageError(f"model reference {reference!r}: {location!r} has no {attr!r}; callables there: {', '.join(available) or 'none'}")
+    try:
+        produced = factory()
+    except Exception as exc:
+        raise UsageError(f"model factory {reference!r} raised {type(exc).__name__}: {exc}\n{_last_frame(exc)}") from exc
+    if not (isinstance(produced, tuple) and len(produced) == 2 and isinstance(produced[0], nn.Module)):
+        raise UsageError(
+            f"model factory {reference!r} must return (nn.Module, example_inputs_tuple), "
+            f"but returned {type(produced).__name__}"
+        )
+    module_obj, inputs = produced
+    label = name or f"{Path(location).stem if location.endswith('.py') else location.rsplit('.', 1)[-1]}_{attr}"
+    return ModelSpec(label, module_obj.eval(), _check_inputs(inputs, f"example inputs of {reference!r}"), source)
+
+
+def _import_file(path: Path, reference: str):
+    if not path.exists():
+        raise UsageError(f"model reference {reference!r}: file {str(path)!r} does not exist")
+    if path.is_dir():
+        raise UsageError(f"model reference {reference!r}: {str(path)!r} is a directory; name a .py file")
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    module_name = f"etwb_user_{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise UsageError(f"model file {str(path)!r} has a syntax error at line {exc.lineno}: {exc.msg}\n    {(exc.text or '').rstrip()}") from exc
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise UsageError(f"model file {str(path)!r} raised {type(exc).__name__} while importing: {exc}\n{_last_frame(exc)}") from exc
+    return module
+
+
+def _last_frame(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"  at {frame.filename}:{frame.lineno}: {(frame.line or '').strip()}"
+
+
+def _check_inputs(inputs: Any, what: str) -> tuple:
+    if isinstance(inputs, torch.Tensor):
+        inputs = (inputs,)
+    if isinstance(inputs, list):
+        inputs = tuple(inputs)
+    if not isinstance(inputs, tuple) or not inputs:
+        raise UsageError(f"{what} must be a non-empty tuple of tensors, got {type(inputs).__name__}")
+    for index, value in enumerate(inputs):
+        if not isinstance(value, (torch.Tensor, int, float, bool)):
+            raise UsageError(f"{what}[{index}] is a {type(value).__name__}; export needs tensors (or plain numbers)")
+    return inputs
