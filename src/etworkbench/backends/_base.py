@@ -153,6 +153,7 @@ class Backend:
     hint: str = ""
     notes: str = ""
     loggers: tuple[str, ...] = ()  # module loggers whose WhyNoPartition records are reasons
+    default_scheme: str = "fp32"  # what `quantization=None` means (int8-only NPUs override it)
 
     # -- availability ----------------------------------------------------------------------
     def probe(self) -> Availability:

@@ -47,10 +47,8 @@ def lower(
     """
     spec = load_model(model, example_inputs, name)
     chosen = _resolve_backends(backends)
-    scheme = (quantization or "fp32").strip().lower()
     groups = [chosen] if priority else [[b] for b in chosen]
-    for group in groups:
-        _check_scheme(group, scheme)
+    schemes = [_scheme_for(group, quantization) for group in groups]
     notify = progress or (lambda label, stage: None)
     report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
 
@@ -69,7 +67,7 @@ def lower(
             raise float_program[0]
         return float_program[0]
 
-    for group in groups:
+    for group, scheme in zip(groups, schemes, strict=True):
         label = "+".join(b.name for b in group)
         result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name, _model_spec=spec)
         report.results.append(result)
@@ -101,7 +99,7 @@ def lower(
 def pte_filename(model: str, backend: str, scheme: str) -> str:
     """`<model>_<backend>[_<scheme>].pte`; float32 has no suffix."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
-    suffix = "" if scheme == "fp32" else f"_{scheme}"
+    suffix = "" if scheme in ("fp32", "") else f"_{scheme}"
     return f"{safe}_{backend.replace('+', '-')}{suffix}.pte"
 
 
@@ -123,15 +121,18 @@ def _resolve_backends(backends: Sequence[str] | str) -> list[Backend]:
     return resolved
 
 
-def _check_scheme(group: list[Backend], scheme: str) -> None:
+def _scheme_for(group: list[Backend], quantization: str | None) -> str:
+    """The scheme name for a program; the lead backend's schemes decide what is valid."""
     lead = group[0]
+    scheme = (quantization or lead.default_scheme).strip().lower()
     if not lead.availability.available:
-        return
+        return scheme
     if scheme not in lead.schemes:
         raise UsageError(
             f"{lead.title} has no quantization scheme {scheme!r}; its schemes are: "
             f"{', '.join(lead.schemes)} (see `etwb schemes`)"
         )
+    return scheme
 
 
 def _export(spec: ModelSpec) -> Any:
