@@ -30,13 +30,20 @@ def _assert_matches_delegation_info(graph_module, placement):
     assert placement.fallback_nodes == info.num_non_delegated_nodes
     assert placement.num_delegated_subgraphs == info.num_delegated_subgraphs
     ours = {row.op: (row.delegated, row.fallback) for row in placement.coverage()}
-    theirs = {
-        op: (b.delegated, b.non_delegated) for op, b in info.delegation_by_operator.items()
-    }
+    theirs = {op: (b.delegated, b.non_delegated) for op, b in info.delegation_by_operator.items()}
     assert ours == theirs
 
 
-@pytest.mark.parametrize("model", ["teaching_net", "tiny_convnet", "transformer_block", "small_gru", "tests/fixtures/user_model.py:make"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "teaching_net",
+        "tiny_convnet",
+        "transformer_block",
+        "small_gru",
+        "tests/fixtures/user_model.py:make",
+    ],
+)
 def test_placement_counts_equal_get_delegation_info(model):
     spec = load_model(model)
     edge = _lower_directly(spec)

@@ -17,17 +17,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """
     target = Path(path).expanduser()
     if target.is_dir():
-        raise UsageError(f"cannot save to {str(target)!r}: it is a directory; give a file path such as {str(target / 'model.pte')!r}")
+        raise UsageError(
+            f"cannot save to {str(target)!r}: it is a directory; give a file path such as {str(target / 'model.pte')!r}"
+        )
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"cannot create directory {str(parent)!r} for {target.name!r}: {exc.strerror or exc}; choose a writable location") from exc
+            raise UsageError(
+                f"cannot create directory {str(parent)!r} for {target.name!r}: {exc.strerror or exc}; choose a writable location"
+            ) from exc
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
-        raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable location") from exc
+        raise UsageError(
+            f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable location"
+        ) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -40,7 +46,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {str(target)!r}: {exc.strerror or exc}; free space or choose another location") from exc
+            raise UsageError(
+                f"cannot write {str(target)!r}: {exc.strerror or exc}; free space or choose another location"
+            ) from exc
         raise
     return target
 

@@ -24,6 +24,9 @@ def _quiet_libraries() -> None:
 
     warnings.filterwarnings("ignore")
     logging.getLogger().setLevel(logging.ERROR)
+    logging.getLogger("torch.utils._pytree").setLevel(
+        logging.ERROR
+    )  # import-time deprecation noise
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
 
 
@@ -46,12 +49,19 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     entries = list_models()
     if args.json:
-        print(json.dumps([{"name": e.name, "description": e.description, "size": e.size} for e in entries], indent=2))
+        print(
+            json.dumps(
+                [{"name": e.name, "description": e.description, "size": e.size} for e in entries],
+                indent=2,
+            )
+        )
     else:
         width = max(len(e.name) for e in entries)
         for entry in entries:
             print(f"{entry.name:<{width}}  {entry.size:<5}  {entry.description}")
-        print("\nor your own: path/to/file.py:factory or package.module:factory, factory() -> (module, example_inputs)")
+        print(
+            "\nor your own: path/to/file.py:factory or package.module:factory, factory() -> (module, example_inputs)"
+        )
     return EXIT_OK
 
 
@@ -138,12 +148,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_schemes)
 
     p = sub.add_parser("lower", help="lower a model for one or more backends and write .pte files")
-    p.add_argument("model", help="zoo name (etwb models), path/to/file.py:factory or package.module:factory")
-    p.add_argument("--backends", nargs="+", default=["xnnpack"], metavar="BACKEND", help="backends (etwb backends); default xnnpack")
-    p.add_argument("--quant", default=None, metavar="SCHEME", help="quantization scheme (etwb schemes); default fp32")
-    p.add_argument("--priority", action="store_true", help="use the backends as one ordered partitioner list in one program")
-    p.add_argument("--out", default=".", metavar="DIR", help="directory for <model>_<backend>[_<scheme>].pte (default: .)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
+    p.add_argument(
+        "model", help="zoo name (etwb models), path/to/file.py:factory or package.module:factory"
+    )
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=["xnnpack"],
+        metavar="BACKEND",
+        help="backends (etwb backends); default xnnpack",
+    )
+    p.add_argument(
+        "--quant",
+        default=None,
+        metavar="SCHEME",
+        help="quantization scheme (etwb schemes); default fp32",
+    )
+    p.add_argument(
+        "--priority",
+        action="store_true",
+        help="use the backends as one ordered partitioner list in one program",
+    )
+    p.add_argument(
+        "--out",
+        default=".",
+        metavar="DIR",
+        help="directory for <model>_<backend>[_<scheme>].pte (default: .)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the summary"
+    )
     p.set_defaults(func=_cmd_lower)
 
     p = sub.add_parser("inspect", help="report an existing .pte: delegates, CPU operators, sizes")
@@ -163,7 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"etwb {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"etwb {args.command}: interrupted; nothing half-written was left behind", file=sys.stderr)
+        print(
+            f"etwb {args.command}: interrupted; nothing half-written was left behind",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -187,7 +187,10 @@ def analyze_placement(
             graph_outputs.extend(a.name for a in _arg_nodes(node))
         elif node.op != "call_function":
             continue
-        elif node.name.startswith(_CALL_DELEGATE) or getattr(node.target, "__name__", "") == _CALL_DELEGATE:
+        elif (
+            node.name.startswith(_CALL_DELEGATE)
+            or getattr(node.target, "__name__", "") == _CALL_DELEGATE
+        ):
             lowered = getattr(graph_module, node.args[0].target)
             delegate_id = node.args[0].target
             backend = backend_names.get(lowered.backend_id, lowered.backend_id)
@@ -218,7 +221,14 @@ def analyze_placement(
             else:
                 reason = reason_for(node)
             nodes.append(
-                _node_row(node, op_name, delegated=False, structural=structural, reason=reason, inputs=inputs)
+                _node_row(
+                    node,
+                    op_name,
+                    delegated=False,
+                    structural=structural,
+                    reason=reason,
+                    inputs=inputs,
+                )
             )
     return Placement(nodes, delegates, graph_inputs, graph_outputs, len(delegates))
 

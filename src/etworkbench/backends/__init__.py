@@ -45,7 +45,9 @@ def _load(module_name: str) -> Backend:
         classes = [
             obj
             for obj in vars(module).values()
-            if isinstance(obj, type) and issubclass(obj, Backend) and obj.__module__ == module.__name__
+            if isinstance(obj, type)
+            and issubclass(obj, Backend)
+            and obj.__module__ == module.__name__
         ]
         _loaded[module_name] = classes[0]()
     return _loaded[module_name]

@@ -69,7 +69,9 @@ def lower(
 
     for group, scheme in zip(groups, schemes, strict=True):
         label = "+".join(b.name for b in group)
-        result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name, _model_spec=spec)
+        result = BackendResult(
+            label, [b.name for b in group], scheme, "ok", model=spec.name, _model_spec=spec
+        )
         report.results.append(result)
         missing = [b for b in group if not b.availability.available]
         if missing:
@@ -112,7 +114,9 @@ class _StageFailure(Exception):
 def _resolve_backends(backends: Sequence[str] | str) -> list[Backend]:
     names = [backends] if isinstance(backends, str) else list(backends)
     if not names:
-        raise UsageError("no backends given; pass at least one, e.g. backends=['xnnpack'] (see `etwb backends`)")
+        raise UsageError(
+            "no backends given; pass at least one, e.g. backends=['xnnpack'] (see `etwb backends`)"
+        )
     resolved: list[Backend] = []
     for name in names:
         backend = get_backend(name)

@@ -26,7 +26,13 @@ class Sizes:
 
     @property
     def other_bytes(self) -> int:
-        return max(0, self.pte_bytes - self.delegate_payload_bytes - self.delegate_data_bytes - self.constant_bytes)
+        return max(
+            0,
+            self.pte_bytes
+            - self.delegate_payload_bytes
+            - self.delegate_data_bytes
+            - self.constant_bytes,
+        )
 
 
 @dataclass
@@ -59,7 +65,9 @@ class BackendResult:
     @property
     def buffer(self) -> bytes:
         if self._buffer is None:
-            raise UsageError(f"{self.backend}: no .pte to use because the lowering {self.status}: {self.summary_line()}")
+            raise UsageError(
+                f"{self.backend}: no .pte to use because the lowering {self.status}: {self.summary_line()}"
+            )
         return self._buffer
 
     def coverage(self) -> list[OpCoverage]:
@@ -85,7 +93,9 @@ class BackendResult:
                 f"fallback {self.placement.fallback_nodes} nodes  {total:.1f} s  -> {where}"
             )
         if self.status == "unavailable":
-            return f"{self.backend}: unavailable: {self.reason}" + (f" (hint: {self.hint})" if self.hint else "")
+            return f"{self.backend}: unavailable: {self.reason}" + (
+                f" (hint: {self.hint})" if self.hint else ""
+            )
         return f"{self.backend}: failed: {self.error.one_line if self.error else 'unknown error'}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,13 +113,26 @@ class BackendResult:
             "delegated_subgraphs": placement.num_delegated_subgraphs if placement else None,
             "ops": [dataclasses.asdict(c) for c in placement.coverage()] if placement else [],
             "fallback_reasons": [
-                {"node": n.name, "op": n.target, "reason": n.reason, "source": n.source, "module": n.module_path}
+                {
+                    "node": n.name,
+                    "op": n.target,
+                    "reason": n.reason,
+                    "source": n.source,
+                    "module": n.module_path,
+                }
                 for n in placement.fallbacks()
             ]
             if placement
             else [],
-            "delegates": [dataclasses.asdict(d) for d in placement.delegates] if placement else [],
-            "sizes": dataclasses.asdict(self.sizes) | {"other_bytes": self.sizes.other_bytes} if self.sizes else None,
+            "delegates": [
+                dataclasses.asdict(d) | {"bytes": d.payload_bytes + d.data_bytes}
+                for d in placement.delegates
+            ]
+            if placement
+            else [],
+            "sizes": dataclasses.asdict(self.sizes) | {"other_bytes": self.sizes.other_bytes}
+            if self.sizes
+            else None,
             "timings_s": dict(self.timings_s),
             "error": _failure_dict(self.error),
             "reason": self.reason or None,
@@ -137,7 +160,9 @@ class LoweringReport:
         for result in self.results:
             if result.backend == backend:
                 return result
-        raise KeyError(f"no result for backend {backend!r}; have: {', '.join(r.backend for r in self.results)}")
+        raise KeyError(
+            f"no result for backend {backend!r}; have: {', '.join(r.backend for r in self.results)}"
+        )
 
     def __iter__(self):
         return iter(self.results)
@@ -147,7 +172,9 @@ class LoweringReport:
         return [r for r in self.results if r.ok]
 
     def summary(self) -> str:
-        lines = [f"Lowered {len(self.ok)}/{len(self.results)} backends for {self.model} ({self.inputs})"]
+        lines = [
+            f"Lowered {len(self.ok)}/{len(self.results)} backends for {self.model} ({self.inputs})"
+        ]
         lines += ["  " + r.summary_line() for r in self.results]
         return "\n".join(lines)
 

@@ -43,7 +43,10 @@ class StageClock:
 def timed_partition_and_preprocess(clock: StageClock, partitioners: list[Any]) -> Iterator[None]:
     from executorch.exir.backend import backend_api
 
-    originals = {name: getattr(backend_api, name) for name in ("to_backend", "lower_all_submodules_to_backend")}
+    originals = {
+        name: getattr(backend_api, name)
+        for name in ("to_backend", "lower_all_submodules_to_backend")
+    }
     for partitioner in partitioners:
         partitioner.partition = clock.wrap("partition", partitioner.partition)
     for name, fn in originals.items():

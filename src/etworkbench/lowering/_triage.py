@@ -9,7 +9,20 @@ from dataclasses import dataclass
 
 from ..analysis.placement import source_line
 
-_LIBRARY_DIRS = tuple(os.sep + p + os.sep for p in ("torch", "torchvision", "executorch", "torchao", "coremltools", "openvino", "nncf", "tosa_tools", "ethosu"))
+_LIBRARY_DIRS = tuple(
+    os.sep + p + os.sep
+    for p in (
+        "torch",
+        "torchvision",
+        "executorch",
+        "torchao",
+        "coremltools",
+        "openvino",
+        "nncf",
+        "tosa_tools",
+        "ethosu",
+    )
+)
 
 
 @dataclass
@@ -65,7 +78,11 @@ def _user_frame(exc: BaseException) -> str | None:
     best = None
     for frame, lineno in traceback.walk_tb(exc.__traceback__):
         filename = frame.f_code.co_filename
-        if any(d in filename for d in _LIBRARY_DIRS) or filename.startswith(here) or filename.startswith("<"):
+        if (
+            any(d in filename for d in _LIBRARY_DIRS)
+            or filename.startswith(here)
+            or filename.startswith("<")
+        ):
             continue
         best = (filename, lineno)
     if best is None:

@@ -70,16 +70,64 @@ def _custom(cls: type, *shape: int) -> Callable[[], tuple[nn.Module, tuple]]:
 _ZOO: dict[str, ZooEntry] = {
     entry.name: entry
     for entry in [
-        ZooEntry("mobilenet_v2", "torchvision MobileNetV2, 3x224x224", _torchvision("mobilenet_v2"), True),
-        ZooEntry("mobilenet_v3_small", "torchvision MobileNetV3-Small, 3x224x224", _torchvision("mobilenet_v3_small"), True),
+        ZooEntry(
+            "mobilenet_v2", "torchvision MobileNetV2, 3x224x224", _torchvision("mobilenet_v2"), True
+        ),
+        ZooEntry(
+            "mobilenet_v3_small",
+            "torchvision MobileNetV3-Small, 3x224x224",
+            _torchvision("mobilenet_v3_small"),
+            True,
+        ),
         ZooEntry("resnet18", "torchvision ResNet-18, 3x224x224", _torchvision("resnet18"), True),
-        ZooEntry("efficientnet_b0", "torchvision EfficientNet-B0, 3x224x224", _torchvision("efficientnet_b0"), True),
-        ZooEntry("vit_b_16", "torchvision ViT-B/16, 3x224x224 (86M parameters)", _torchvision("vit_b_16"), True, "large"),
-        ZooEntry("tiny_convnet", "conv-bn-relu-pool-linear, 3x32x32: fully delegable", _custom(_nets.TinyConvNet, 1, 3, 32, 32), True, "tiny"),
-        ZooEntry("teaching_net", "conv/relu/linear that XNNPACK takes, mean/cumsum that it rejects", _custom(_nets.TeachingNet, 1, 3, 16, 16), False, "tiny"),
-        ZooEntry("transformer_block", "one transformer encoder layer, d=64, 4 heads, seq 16", _custom(_nets.TransformerBlock, 1, 16, 64), False, "tiny"),
-        ZooEntry("small_lstm", "one-layer LSTM (16->32) + linear head, seq 8", _custom(_nets.SmallLSTM, 1, 8, 16), True, "tiny"),
-        ZooEntry("small_gru", "one-layer GRU (16->32) + linear head, seq 8", _custom(_nets.SmallGRU, 1, 8, 16), True, "tiny"),
+        ZooEntry(
+            "efficientnet_b0",
+            "torchvision EfficientNet-B0, 3x224x224",
+            _torchvision("efficientnet_b0"),
+            True,
+        ),
+        ZooEntry(
+            "vit_b_16",
+            "torchvision ViT-B/16, 3x224x224 (86M parameters)",
+            _torchvision("vit_b_16"),
+            True,
+            "large",
+        ),
+        ZooEntry(
+            "tiny_convnet",
+            "conv-bn-relu-pool-linear, 3x32x32: fully delegable",
+            _custom(_nets.TinyConvNet, 1, 3, 32, 32),
+            True,
+            "tiny",
+        ),
+        ZooEntry(
+            "teaching_net",
+            "conv/relu/linear that XNNPACK takes, mean/cumsum that it rejects",
+            _custom(_nets.TeachingNet, 1, 3, 16, 16),
+            False,
+            "tiny",
+        ),
+        ZooEntry(
+            "transformer_block",
+            "one transformer encoder layer, d=64, 4 heads, seq 16",
+            _custom(_nets.TransformerBlock, 1, 16, 64),
+            False,
+            "tiny",
+        ),
+        ZooEntry(
+            "small_lstm",
+            "one-layer LSTM (16->32) + linear head, seq 8",
+            _custom(_nets.SmallLSTM, 1, 8, 16),
+            True,
+            "tiny",
+        ),
+        ZooEntry(
+            "small_gru",
+            "one-layer GRU (16->32) + linear head, seq 8",
+            _custom(_nets.SmallGRU, 1, 8, 16),
+            True,
+            "tiny",
+        ),
     ]
 }
 
@@ -89,7 +137,9 @@ def list_models() -> list[ZooEntry]:
     return list(_ZOO.values())
 
 
-def load_model(model: Any, example_inputs: tuple | None = None, name: str | None = None) -> ModelSpec:
+def load_model(
+    model: Any, example_inputs: tuple | None = None, name: str | None = None
+) -> ModelSpec:
     """Resolve a zoo name, a `file.py:factory` / `module:factory` string, or a module.
 
     Raises `UsageError` with a message that names the bad value and what to do.
@@ -102,9 +152,15 @@ def load_model(model: Any, example_inputs: tuple | None = None, name: str | None
                 f"model {type(model).__name__} was given without example_inputs; pass "
                 "example_inputs=(tensor, ...) matching its forward() arguments"
             )
-        return ModelSpec(name or type(model).__name__, model.eval(), _check_inputs(example_inputs, "example_inputs"))
+        return ModelSpec(
+            name or type(model).__name__,
+            model.eval(),
+            _check_inputs(example_inputs, "example_inputs"),
+        )
     if not isinstance(model, str) or not model.strip():
-        raise UsageError(f"model must be a zoo name, 'file.py:factory', 'module:factory' or an nn.Module, not {model!r}")
+        raise UsageError(
+            f"model must be a zoo name, 'file.py:factory', 'module:factory' or an nn.Module, not {model!r}"
+        )
     text = model.strip()
     if text in _ZOO:
         entry = _ZOO[text]
@@ -122,7 +178,9 @@ def load_model(model: Any, example_inputs: tuple | None = None, name: str | None
 def _load_factory(reference: str, name: str | None) -> ModelSpec:
     location, _, attr = reference.rpartition(":")
     if not attr.isidentifier():
-        raise UsageError(f"model reference {reference!r}: {attr!r} is not a function name; write it as file.py:factory")
+        raise UsageError(
+            f"model reference {reference!r}: {attr!r} is not a function name; write it as file.py:factory"
+        )
     if location.endswith(".py") or "/" in location or location.startswith("."):
         module = _import_file(Path(location), reference)
         source = f"file:{location}"
@@ -130,33 +188,52 @@ def _load_factory(reference: str, name: str | None) -> ModelSpec:
         try:
             module = importlib.import_module(location)
         except ModuleNotFoundError as exc:
-            raise UsageError(f"model reference {reference!r}: module {location!r} cannot be imported ({exc}); check the name or use path/to/file.py:{attr}") from exc
+            raise UsageError(
+                f"model reference {reference!r}: module {location!r} cannot be imported ({exc}); check the name or use path/to/file.py:{attr}"
+            ) from exc
         except Exception as exc:
-            raise UsageError(f"model reference {reference!r}: importing {location!r} raised {type(exc).__name__}: {exc}\n{_last_frame(exc)}") from exc
+            raise UsageError(
+                f"model reference {reference!r}: importing {location!r} raised {type(exc).__name__}: {exc}\n{_last_frame(exc)}"
+            ) from exc
         source = f"module:{location}"
     factory = getattr(module, attr, None)
     if factory is None:
-        available = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise UsageError(f"model reference {reference!r}: {location!r} has no {attr!r}; callables there: {', '.join(available) or 'none'}")
+        available = sorted(
+            n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+        )
+        raise UsageError(
+            f"model reference {reference!r}: {location!r} has no {attr!r}; callables there: {', '.join(available) or 'none'}"
+        )
     try:
         produced = factory()
     except Exception as exc:
-        raise UsageError(f"model factory {reference!r} raised {type(exc).__name__}: {exc}\n{_last_frame(exc)}") from exc
-    if not (isinstance(produced, tuple) and len(produced) == 2 and isinstance(produced[0], nn.Module)):
+        raise UsageError(
+            f"model factory {reference!r} raised {type(exc).__name__}: {exc}\n{_last_frame(exc)}"
+        ) from exc
+    if not (
+        isinstance(produced, tuple) and len(produced) == 2 and isinstance(produced[0], nn.Module)
+    ):
         raise UsageError(
             f"model factory {reference!r} must return (nn.Module, example_inputs_tuple), "
             f"but returned {type(produced).__name__}"
         )
     module_obj, inputs = produced
-    label = name or f"{Path(location).stem if location.endswith('.py') else location.rsplit('.', 1)[-1]}_{attr}"
-    return ModelSpec(label, module_obj.eval(), _check_inputs(inputs, f"example inputs of {reference!r}"), source)
+    label = (
+        name
+        or f"{Path(location).stem if location.endswith('.py') else location.rsplit('.', 1)[-1]}_{attr}"
+    )
+    return ModelSpec(
+        label, module_obj.eval(), _check_inputs(inputs, f"example inputs of {reference!r}"), source
+    )
 
 
 def _import_file(path: Path, reference: str):
     if not path.exists():
         raise UsageError(f"model reference {reference!r}: file {str(path)!r} does not exist")
     if path.is_dir():
-        raise UsageError(f"model reference {reference!r}: {str(path)!r} is a directory; name a .py file")
+        raise UsageError(
+            f"model reference {reference!r}: {str(path)!r} is a directory; name a .py file"
+        )
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     module_name = f"etwb_user_{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -166,10 +243,14 @@ def _import_file(path: Path, reference: str):
         spec.loader.exec_module(module)
     except SyntaxError as exc:
         del sys.modules[module_name]
-        raise UsageError(f"model file {str(path)!r} has a syntax error at line {exc.lineno}: {exc.msg}\n    {(exc.text or '').rstrip()}") from exc
+        raise UsageError(
+            f"model file {str(path)!r} has a syntax error at line {exc.lineno}: {exc.msg}\n    {(exc.text or '').rstrip()}"
+        ) from exc
     except Exception as exc:
         del sys.modules[module_name]
-        raise UsageError(f"model file {str(path)!r} raised {type(exc).__name__} while importing: {exc}\n{_last_frame(exc)}") from exc
+        raise UsageError(
+            f"model file {str(path)!r} raised {type(exc).__name__} while importing: {exc}\n{_last_frame(exc)}"
+        ) from exc
     return module
 
 
@@ -187,8 +268,12 @@ def _check_inputs(inputs: Any, what: str) -> tuple:
     if isinstance(inputs, list):
         inputs = tuple(inputs)
     if not isinstance(inputs, tuple) or not inputs:
-        raise UsageError(f"{what} must be a non-empty tuple of tensors, got {type(inputs).__name__}")
+        raise UsageError(
+            f"{what} must be a non-empty tuple of tensors, got {type(inputs).__name__}"
+        )
     for index, value in enumerate(inputs):
         if not isinstance(value, (torch.Tensor, int, float, bool)):
-            raise UsageError(f"{what}[{index}] is a {type(value).__name__}; export needs tensors (or plain numbers)")
+            raise UsageError(
+                f"{what}[{index}] is a {type(value).__name__}; export needs tensors (or plain numbers)"
+            )
     return inputs

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int = 70) -> str:
+def text_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], max_width: int = 70
+) -> str:
     """A left-aligned table; cells longer than `max_width` are cut with an ellipsis."""
 
     def cell(value: object) -> str:
@@ -14,7 +16,9 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]], max_wid
 
     body = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()  # noqa: E731
+    line = lambda values: "  ".join(
+        v.ljust(w) for v, w in zip(values, widths, strict=True)
+    ).rstrip()  # noqa: E731
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in body])
 
 

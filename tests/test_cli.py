@@ -1,0 +1,93 @@
+"""The `etwb` CLI: JSON schema, exit codes, messages for bad usage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etworkbench.cli import main
+
+ETWB = [sys.executable, "-m", "etworkbench.cli"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*ETWB, *args], capture_output=True, text=True, timeout=600)
+
+
+def test_backends_json_has_required_fields(capsys):
+    assert main(["backends", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows, "no backend rows"
+    for row in rows:
+        for key in ("name", "available", "reason", "hardware", "platforms", "runs_on_host"):
+            assert key in row, f"{row.get('name')}: missing {key}"
+        assert row["available"] or row["reason"], f"{row['name']}: unavailable without a reason"
+    assert any(r["name"] == "xnnpack" and r["available"] for r in rows)
+
+
+def test_models_lists_the_zoo(capsys):
+    assert main(["models", "--json"]) == 0
+    names = {m["name"] for m in json.loads(capsys.readouterr().out)}
+    required = {"mobilenet_v2", "mobilenet_v3_small", "resnet18", "efficientnet_b0", "vit_b_16"}
+    assert required <= names
+    assert {"teaching_net", "transformer_block", "small_lstm"} <= names
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["lower", "no_such_model"], "unknown model 'no_such_model'; choose one of: mobilenet_v2"),
+        (
+            ["lower", "teaching_net", "--backends", "nope"],
+            "unknown backend 'nope'; choose one of: xnnpack",
+        ),
+        (
+            ["lower", "teaching_net", "--quant", "int3"],
+            "has no quantization scheme 'int3'; its schemes are: fp32",
+        ),
+        (["lower", "missing_file.py:make"], "file 'missing_file.py' does not exist"),
+    ],
+)
+def test_bad_usage_exits_2_with_a_message_naming_the_value(argv, needle, capsys):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert needle in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_lower_json_schema_and_files(tmp_path: Path):
+    proc = run_cli(
+        "lower", "teaching_net", "--backends", "xnnpack", "--out", str(tmp_path), "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["model"] == "teaching_net"
+    (result,) = report["results"]
+    for key in (
+        "backend", "status", "pte_path", "pte_bytes", "delegated_nodes", "fallback_nodes",
+        "ops", "fallback_reasons", "delegates", "timings_s", "error",
+    ):  # fmt: skip
+        assert key in result
+    assert result["status"] == "ok" and result["error"] is None
+    pte = Path(result["pte_path"])
+    assert pte == tmp_path / "teaching_net_xnnpack.pte"
+    assert pte.stat().st_size == result["pte_bytes"]
+    assert result["delegated_nodes"] == sum(o["delegated"] for o in result["ops"])
+    assert result["fallback_nodes"] == sum(o["fallback"] for o in result["ops"])
+    assert {"op", "delegated", "fallback"} <= set(result["ops"][0])
+    assert all({"node", "op", "reason"} <= set(r) for r in result["fallback_reasons"])
+    assert all(r["reason"] for r in result["fallback_reasons"])
+    assert all({"backend", "bytes", "nodes"} <= set(d) for d in result["delegates"])
+    assert {"partition", "preprocess", "to_executorch", "save"} <= set(result["timings_s"])
+    assert not list(tmp_path.glob(".*.tmp")), "temp file left behind"
+
+
+def test_lower_summary_text(tmp_path: Path):
+    proc = run_cli("lower", "teaching_net", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "Lowered 1/1 backends for teaching_net" in proc.stdout
+    assert "delegated 3 / fallback 4 nodes" in proc.stdout
