@@ -16,9 +16,10 @@ def text_table(
 
     body = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
-    line = lambda values: "  ".join(
-        v.ljust(w) for v, w in zip(values, widths, strict=True)
-    ).rstrip()  # noqa: E731
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in body])
 
 
