@@ -98,14 +98,15 @@ def _cmd_lower(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
 
-    report = lower(
-        args.model,
-        args.backends,
-        args.quant,
-        priority=args.priority,
-        out_dir=args.out,
-        progress=progress,
-    )
+    common = dict(priority=args.priority, out_dir=args.out, progress=progress)
+    if args.jobs or args.timeout:
+        from .lowering._workers import lower_in_workers
+
+        report = lower_in_workers(
+            args.model, args.backends, args.quant, jobs=args.jobs, timeout=args.timeout, **common
+        )
+    else:
+        report = lower(args.model, args.backends, args.quant, **common)
     if args.json:
         print(report.to_json())
     else:
@@ -177,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the summary"
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="lower programs in N parallel worker processes (isolated)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a program's worker after this long (implies workers)",
     )
     p.set_defaults(func=_cmd_lower)
 

@@ -1,0 +1,264 @@
+"""Lowering in worker processes: parallel across programs, with timeout, memory limit and cancel.
+
+A backend that crashes the interpreter (a segfault in a native compiler), hangs, or eats all
+memory takes down only its own worker: its result says so and the kernel or CLI goes on. Each
+worker is a fresh `spawn` process that runs the ordinary in-process `lower()` for one program
+and sends the result back; progress messages stream back on the same queue.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ._pipeline import pte_filename
+from ._results import BackendResult, LoweringReport
+from ._triage import Failure
+
+
+@dataclass
+class _Job:
+    label: str
+    backends: list[str]
+    process: Any = None
+    started: float = 0.0
+    result: BackendResult | None = None
+
+
+def _worker(
+    label: str,
+    model: Any,
+    example_inputs: Any,
+    backends: list[str],
+    quantization: str | None,
+    priority: bool,
+    out_dir: str | None,
+    memory_limit: int | None,
+    channel: Any,
+) -> None:
+    """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
+    if memory_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
+    from ._pipeline import lower
+
+    try:
+        report = lower(
+            model,
+            backends,
+            quantization,
+            example_inputs=example_inputs,
+            priority=priority,
+            out_dir=out_dir,
+            progress=lambda label, stage: channel.put(("progress", label, stage)),
+        )
+        for result in report.results:
+            result._model_spec = None  # the parent has its own; modules need not cross processes
+        channel.put(("result", label, report))
+    except MemoryError:
+        channel.put(
+            (
+                "error",
+                label,
+                Failure(
+                    "lower",
+                    "MemoryError",
+                    f"worker exceeded the memory limit of {memory_limit} bytes",
+                ),
+            )
+        )
+    except UsageError as exc:
+        channel.put(("usage", label, str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, never lost
+        from ._triage import triage
+
+        channel.put(("error", label, triage("lower", exc)))
+
+
+def lower_in_workers(
+    model: Any,
+    backends: Sequence[str],
+    quantization: str | None = None,
+    *,
+    example_inputs: tuple | None = None,
+    priority: bool = False,
+    out_dir: str | Path | None = None,
+    jobs: int | None = None,
+    timeout: float | None = None,
+    memory_limit: int | None = None,
+    progress: Callable[[str, str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> LoweringReport:
+    """Like `lower()`, but each program runs in its own worker process.
+
+    `jobs` bounds parallel workers (default: cores, at most 2 GiB-per-worker of free memory);
+    `timeout` (seconds) and `memory_limit` (bytes) apply to each worker; `cancelled()` is polled
+    and stops running workers when it returns True.
+    """
+    from ..backends import get_backend
+    from ..models import load_model
+
+    spec = load_model(
+        model, example_inputs
+    )  # validates the model in the parent: usage errors stay usage errors
+    transport = model if isinstance(model, str) else spec.module
+    transport_inputs = None if isinstance(model, str) else spec.example_inputs
+    names = [get_backend(b).name for b in ([backends] if isinstance(backends, str) else backends)]
+    groups = [names] if priority else [[n] for n in names]
+    jobs_list = [_Job("+".join(g), g) for g in groups]
+    limit = max(1, jobs or _default_jobs())
+    notify = progress or (lambda label, stage: None)
+    context = mp.get_context("spawn")
+    channel = context.Queue()
+    pending = list(jobs_list)
+    running: list[_Job] = []
+    report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
+
+    def finish(job: _Job, result: BackendResult) -> None:
+        result._model_spec = spec
+        job.result = result
+        if job in running:
+            running.remove(job)
+
+    while pending or running:
+        while pending and len(running) < limit and not (cancelled and cancelled()):
+            job = pending.pop(0)
+            job.process = context.Process(
+                target=_worker,
+                args=(
+                    job.label,
+                    transport,
+                    transport_inputs,
+                    job.backends,
+                    quantization,
+                    priority,
+                    str(out_dir) if out_dir else None,
+                    memory_limit,
+                    channel,
+                ),
+                daemon=True,
+            )
+            job.started = time.monotonic()
+            job.process.start()
+            running.append(job)
+            notify(job.label, "started worker")
+        if cancelled and cancelled():
+            for job in running + pending:
+                _stop(job, out_dir, spec.name)
+                finish(
+                    job,
+                    _failed(
+                        job,
+                        spec.name,
+                        "cancel",
+                        "Cancelled",
+                        "cancelled by the user before this program finished; no file was written",
+                    ),
+                )
+            pending.clear()
+            break
+        try:
+            message = channel.get(timeout=0.2)
+        except queue.Empty:
+            message = None
+        if message is not None:
+            _dispatch(message, running, finish, notify, spec.name)
+        for job in list(running):
+            if timeout and time.monotonic() - job.started > timeout:
+                _stop(job, out_dir, spec.name)
+                finish(
+                    job,
+                    _failed(
+                        job,
+                        spec.name,
+                        "timeout",
+                        "TimeoutError",
+                        f"lowering took longer than {timeout:g} s and was stopped; raise --timeout or pick a smaller model",
+                    ),
+                )
+            elif not job.process.is_alive() and job.result is None:
+                _drain(channel, running, finish, notify, spec.name)
+                if job.result is None:
+                    _stop(job, out_dir, spec.name)
+                    code = job.process.exitcode
+                    what = (
+                        f"killed by signal {-code}"
+                        if code and code < 0
+                        else f"exited with code {code}"
+                    )
+                    finish(
+                        job,
+                        _failed(
+                            job,
+                            spec.name,
+                            "worker",
+                            "WorkerCrashed",
+                            f"the worker process {what} (a crash or out-of-memory in the backend); other backends are unaffected",
+                        ),
+                    )
+    report.results = [job.result for job in jobs_list if job.result is not None]
+    return report
+
+
+def _dispatch(message: tuple, running: list[_Job], finish, notify, model: str) -> None:
+    kind, label, payload = message
+    if kind == "progress":
+        notify(label, payload)
+        return
+    job = next((j for j in running if j.label == label), None)
+    if job is None:
+        return
+    if kind == "usage":
+        raise UsageError(payload)
+    if kind == "result":
+        finish(job, payload.results[0])
+    else:
+        finish(job, _failed(job, model, payload.stage, payload.type, payload.message))
+
+
+def _drain(channel, running, finish, notify, model) -> None:
+    while True:
+        try:
+            message = channel.get(timeout=0.5)
+        except queue.Empty:
+            return
+        _dispatch(message, running, finish, notify, model)
+
+
+def _stop(job: _Job, out_dir: str | Path | None, model: str) -> None:
+    """Kill a worker and remove any temp file its interrupted save left behind."""
+    if job.process is not None and job.process.is_alive():
+        job.process.kill()
+        job.process.join(5)
+    if out_dir is not None:
+        stem = pte_filename(model, job.label, "fp32")[: -len(".pte")]
+        for partial in Path(out_dir).glob(f".{stem}*.tmp"):
+            partial.unlink(missing_ok=True)
+
+
+def _failed(job: _Job, model: str, stage: str, kind: str, message: str) -> BackendResult:
+    return BackendResult(
+        job.label, job.backends, "", "failed", model=model, error=Failure(stage, kind, message)
+    )
+
+
+def _default_jobs() -> int:
+    cores = os.cpu_count() or 1
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return cores
+    return max(1, min(cores, available // (2 << 30)))
