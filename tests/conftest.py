@@ -13,6 +13,19 @@ warnings.filterwarnings("ignore")
 logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Tests never read or fill the user's program cache."""
+    old = os.environ.get("ETWB_CACHE_DIR")
+    os.environ["ETWB_CACHE_DIR"] = str(tmp_path_factory.mktemp("etwb-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ETWB_CACHE_DIR", None)
+    else:
+        os.environ["ETWB_CACHE_DIR"] = old
+
+
 FIXTURES = Path(__file__).parent / "fixtures"
 OUTPUT = Path(__file__).parent / "_output"
 

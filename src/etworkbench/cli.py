@@ -99,6 +99,8 @@ def _cmd_lower(args: argparse.Namespace) -> int:
             print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
 
     common = dict(priority=args.priority, out_dir=args.out, progress=progress)
+    if args.no_cache:
+        common["cache"] = False
     if args.jobs or args.timeout:
         from .lowering._workers import lower_in_workers
 
@@ -112,6 +114,21 @@ def _cmd_lower(args: argparse.Namespace) -> int:
     else:
         print(report.summary())
     return EXIT_OK if all(r.ok for r in report.results) else EXIT_FAILED
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from .lowering._cache import ProgramCache
+
+    cache = ProgramCache()
+    if args.action == "clear":
+        print(f"removed {cache.clear()} cached programs from {cache.directory}")
+    else:
+        info = cache.info()
+        print(
+            f"{info.directory}: {info.entries} programs, {info.bytes / 1e6:.1f} MB "
+            f"(limit {info.limit_bytes / 1e6:.0f} MB; set ETWB_CACHE_DIR / ETWB_CACHE_LIMIT_BYTES)"
+        )
+    return EXIT_OK
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -180,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print one JSON object instead of the summary"
     )
     p.add_argument(
+        "--no-cache", action="store_true", help="lower again even if the cache has this program"
+    )
+    p.add_argument(
         "--jobs",
         type=int,
         default=None,
@@ -194,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop a program's worker after this long (implies workers)",
     )
     p.set_defaults(func=_cmd_lower)
+
+    p = sub.add_parser("cache", help="the on-disk cache of lowered programs")
+    p.add_argument("action", choices=["info", "clear"])
+    p.set_defaults(func=_cmd_cache)
 
     p = sub.add_parser("inspect", help="report an existing .pte: delegates, CPU operators, sizes")
     p.add_argument("file")

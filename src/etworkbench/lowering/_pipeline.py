@@ -19,6 +19,7 @@ from ..backends import Backend, Reasons, get_backend
 from ..backends._base import op_name
 from ..errors import UsageError
 from ..models import ModelSpec, load_model
+from ._cache import ProgramCache, program_key
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
 from ._stages import StageClock, timed_partition_and_preprocess
@@ -38,12 +39,14 @@ def lower(
     calibration: Iterable[tuple] | None = None,
     name: str | None = None,
     progress: Progress | None = None,
+    cache: bool = True,
 ) -> LoweringReport:
     """Lower `model` for each backend (or one ordered priority list) and explain the result.
 
     `model` is a zoo name, a `file.py:factory` / `module:factory` reference, or an `nn.Module`
     with `example_inputs`. Returns a `LoweringReport`; `.pte` files are written to `out_dir`
-    as `<model>_<backend>[_<scheme>].pte` when it is given.
+    as `<model>_<backend>[_<scheme>].pte` when it is given. With `cache=True` a program already
+    lowered with the same model, inputs, backends, scheme and versions is served from disk.
     """
     spec = load_model(model, example_inputs, name)
     chosen = _resolve_backends(backends)
@@ -79,8 +82,12 @@ def lower(
             result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
             result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
             continue
+        key = program_key(spec, result.backends, scheme) if cache and calibration is None else None
         try:
-            _lower_group(spec, group, scheme, result, exported, calibration, notify)
+            if not (key and _from_cache(key, result, notify)):
+                _lower_group(spec, group, scheme, result, exported, calibration, notify)
+                if key:
+                    ProgramCache().put(key, result)
         except _StageFailure as failure:
             result.status = "failed"
             result.error = failure.failure
@@ -96,6 +103,21 @@ def lower(
                 result.error = Failure("save", type(exc).__name__, str(exc))
         notify(label, "done")
     return report
+
+
+def _from_cache(key: str, result: BackendResult, notify: Progress) -> bool:
+    """Fill `result` from the cache; False on a miss."""
+    start = time.perf_counter()
+    cached = ProgramCache().get(key)
+    if cached is None:
+        return False
+    result.placement, result.sizes, result._buffer = cached.placement, cached.sizes, cached._buffer
+    result.timings_s = dict(cached.timings_s)
+    result.timings_s.pop("save", None)
+    result.timings_s["cache_load"] = round(time.perf_counter() - start, 4)
+    result.cached = True
+    notify(result.backend, "cached")
+    return True
 
 
 def pte_filename(model: str, backend: str, scheme: str) -> str:

@@ -51,6 +51,7 @@ class BackendResult:
     reason: str = ""  # unavailable: why
     hint: str = ""  # unavailable: how to get it
     pte_path: str | None = None
+    cached: bool = False  # served from the on-disk cache (timings are the original lowering's)
     _buffer: bytes | None = field(default=None, repr=False)
     _model_spec: Any = field(default=None, repr=False)
 
@@ -85,12 +86,17 @@ class BackendResult:
 
     def summary_line(self) -> str:
         if self.status == "ok":
-            total = sum(self.timings_s.values())
+            total = sum(v for k, v in self.timings_s.items() if k != "cache_load")
+            took = (
+                f"cached ({self.timings_s.get('cache_load', 0) * 1000:.0f} ms)"
+                if self.cached
+                else f"{total:.1f} s"
+            )
             mb = (self.sizes.pte_bytes if self.sizes else 0) / 1e6
             where = self.pte_path or "(not saved)"
             return (
                 f"{self.backend}: ok  {mb:.2f} MB  delegated {self.placement.delegated_nodes} / "
-                f"fallback {self.placement.fallback_nodes} nodes  {total:.1f} s  -> {where}"
+                f"fallback {self.placement.fallback_nodes} nodes  {took}  -> {where}"
             )
         if self.status == "unavailable":
             return f"{self.backend}: unavailable: {self.reason}" + (
@@ -134,6 +140,7 @@ class BackendResult:
             if self.sizes
             else None,
             "timings_s": dict(self.timings_s),
+            "cached": self.cached,
             "error": _failure_dict(self.error),
             "reason": self.reason or None,
             "hint": self.hint or None,

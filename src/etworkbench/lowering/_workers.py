@@ -41,6 +41,7 @@ def _worker(
     priority: bool,
     out_dir: str | None,
     memory_limit: int | None,
+    cache: bool,
     channel: Any,
 ) -> None:
     """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
@@ -63,6 +64,7 @@ def _worker(
             example_inputs=example_inputs,
             priority=priority,
             out_dir=out_dir,
+            cache=cache,
             progress=lambda label, stage: channel.put(("progress", label, stage)),
         )
         for result in report.results:
@@ -101,6 +103,7 @@ def lower_in_workers(
     memory_limit: int | None = None,
     progress: Callable[[str, str], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    cache: bool = True,
 ) -> LoweringReport:
     """Like `lower()`, but each program runs in its own worker process.
 
@@ -147,6 +150,7 @@ def lower_in_workers(
                     priority,
                     str(out_dir) if out_dir else None,
                     memory_limit,
+                    cache,
                     channel,
                 ),
                 daemon=True,

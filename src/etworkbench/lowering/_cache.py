@@ -1,0 +1,160 @@
+"""On-disk cache of lowered programs, so asking again costs milliseconds, not seconds.
+
+A program is keyed by what determines it: the model (zoo name, or a content hash of the module's
+structure, code, weights and example inputs), the backends in order, the scheme, and the
+versions of torch, executorch and etworkbench. Entries are pickled `BackendResult`s (the .pte
+bytes and the placement report) written atomically; the cache survives kernel restarts, keeps
+under a size limit by dropping the least recently used entries, and `etwb cache clear` empties it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_bytes
+
+FORMAT = 1
+DEFAULT_LIMIT_BYTES = 2 << 30
+
+
+def cache_dir() -> Path:
+    """`$ETWB_CACHE_DIR`, else `$XDG_CACHE_HOME/etworkbench`, else `~/.cache/etworkbench`."""
+    explicit = os.environ.get("ETWB_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "etworkbench"
+
+
+def size_limit() -> int:
+    return int(os.environ.get("ETWB_CACHE_LIMIT_BYTES", DEFAULT_LIMIT_BYTES))
+
+
+def _versions() -> str:
+    from importlib import metadata
+
+    parts = []
+    for dist in ("torch", "executorch", "etworkbench", "coremltools", "openvino", "torchao"):
+        try:
+            parts.append(f"{dist}={metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{dist}=none")
+    return ";".join(parts)
+
+
+def model_fingerprint(spec: Any) -> str:
+    """Zoo models are deterministic by name (fixed seed, no weights); others by content."""
+    if spec.source == "zoo":
+        return f"zoo:{spec.name}"
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(repr(spec.module).encode())
+    seen: set[type] = set()
+    for sub in spec.module.modules():
+        kind = type(sub)
+        if kind in seen:
+            continue
+        seen.add(kind)
+        digest.update(f"{kind.__module__}.{kind.__qualname__}".encode())
+        code = getattr(getattr(kind, "forward", None), "__code__", None)
+        if code is not None:
+            digest.update(code.co_code)
+            digest.update(repr(code.co_consts).encode())
+    for name, tensor in sorted(spec.module.state_dict().items()):
+        digest.update(name.encode())
+        _update_tensor(digest, tensor)
+    for value in spec.example_inputs:
+        _update_tensor(digest, value)
+    return f"content:{digest.hexdigest()}"
+
+
+def _update_tensor(digest: Any, value: Any) -> None:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{tensor.dtype}{list(tensor.shape)}".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    else:
+        digest.update(repr(value).encode())
+
+
+def program_key(spec: Any, backends: list[str], scheme: str, extra: str = "") -> str:
+    text = "|".join(
+        [f"v{FORMAT}", _versions(), model_fingerprint(spec), "+".join(backends), scheme, extra]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class CacheInfo:
+    directory: str
+    entries: int
+    bytes: int
+    limit_bytes: int
+
+
+class ProgramCache:
+    """Get and put lowered programs by key."""
+
+    def __init__(self, directory: Path | None = None, limit: int | None = None) -> None:
+        self.directory = Path(directory) if directory else cache_dir()
+        self.limit = limit if limit is not None else size_limit()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.pkl"
+
+    def get(self, key: str) -> Any | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+            entry = pickle.loads(data)
+        except FileNotFoundError:
+            return None
+        except Exception:  # a corrupt or incompatible entry is a miss, and is removed
+            path.unlink(missing_ok=True)
+            return None
+        os.utime(path)  # recently used
+        return entry
+
+    def put(self, key: str, result: Any) -> None:
+        spec, result._model_spec = result._model_spec, None
+        try:
+            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            result._model_spec = spec
+        try:
+            atomic_write_bytes(self._path(key), data)
+        except Exception:
+            return  # a cache that cannot be written is not an error for the lowering
+        self._evict()
+
+    def _entries(self) -> list[Path]:
+        if not self.directory.exists():
+            return []
+        return list(self.directory.glob("*/*.pkl"))
+
+    def _evict(self) -> None:
+        entries = sorted(self._entries(), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in entries)
+        while entries and total > self.limit:
+            oldest = entries.pop(0)
+            total -= oldest.stat().st_size
+            oldest.unlink(missing_ok=True)
+
+    def info(self) -> CacheInfo:
+        entries = self._entries()
+        return CacheInfo(
+            str(self.directory), len(entries), sum(p.stat().st_size for p in entries), self.limit
+        )
+
+    def clear(self) -> int:
+        removed = 0
+        for path in self._entries():
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed

@@ -1,0 +1,65 @@
+"""The on-disk program cache: same inputs served from disk, anything different lowered again."""
+
+from __future__ import annotations
+
+import torch
+
+from etworkbench import load_model, lower
+from etworkbench.lowering._cache import ProgramCache, model_fingerprint, program_key
+
+
+def _mlp(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 6), torch.nn.ReLU())
+
+
+def test_second_lowering_is_served_from_cache_with_identical_bytes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ETWB_CACHE_DIR", str(tmp_path / "cache"))
+    inputs = (torch.ones(1, 6),)
+    first = lower(_mlp(0), "xnnpack", example_inputs=inputs)["xnnpack"]
+    again = lower(_mlp(0), "xnnpack", example_inputs=inputs, out_dir=tmp_path / "out")["xnnpack"]
+    assert not first.cached and again.cached
+    assert again.buffer == first.buffer
+    assert again.placement == first.placement
+    assert (tmp_path / "out" / "Sequential_xnnpack.pte").read_bytes() == first.buffer
+    assert "cached (" in again.summary_line()
+    uncached = lower(_mlp(0), "xnnpack", example_inputs=inputs, cache=False)["xnnpack"]
+    assert not uncached.cached and uncached.buffer == first.buffer
+
+
+def test_key_changes_with_weights_inputs_backends_and_scheme():
+    inputs = (torch.ones(1, 6),)
+    spec = load_model(_mlp(0), inputs)
+    base = program_key(spec, ["xnnpack"], "fp32")
+    assert base == program_key(load_model(_mlp(0), inputs), ["xnnpack"], "fp32")
+    assert base != program_key(load_model(_mlp(1), inputs), ["xnnpack"], "fp32")
+    assert base != program_key(load_model(_mlp(0), (torch.zeros(1, 6),)), ["xnnpack"], "fp32")
+    assert base != program_key(spec, ["xnnpack", "vulkan"], "fp32")
+    assert base != program_key(spec, ["xnnpack"], "int8")
+    assert model_fingerprint(load_model("teaching_net")) == "zoo:teaching_net"
+
+
+class Blob:
+    _model_spec = None
+
+    def __init__(self, size):
+        self.data = b"x" * size
+
+
+def test_size_limit_evicts_least_recently_used(tmp_path):
+    cache = ProgramCache(tmp_path, limit=10_000)
+    cache.put("a" * 64, Blob(6000))
+    cache.put("b" * 64, Blob(6000))  # over the limit: "a" goes
+    assert cache.get("a" * 64) is None
+    assert cache.get("b" * 64).data == b"x" * 6000
+    assert cache.info().entries == 1
+    assert cache.clear() == 1 and cache.info().entries == 0
+
+
+def test_corrupt_entry_is_a_miss(tmp_path):
+    cache = ProgramCache(tmp_path)
+    path = tmp_path / "cc" / ("c" * 64 + ".pkl")
+    path.parent.mkdir()
+    path.write_bytes(b"not a pickle")
+    assert cache.get("c" * 64) is None
+    assert not path.exists()
