@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .backends import get_backend, list_backends
 from .errors import PteFormatError, UsageError, WorkbenchError
-from .lowering import BackendResult, Failure, LoweringReport, lower
+from .lowering import BackendResult, Failure, LoweringReport, lower, preview
 from .models import ModelSpec, list_models, load_model
 
 __version__ = "0.1.0"
@@ -31,6 +31,7 @@ __all__ = [
     "list_models",
     "load_model",
     "lower",
+    "preview",
 ]
 
 

@@ -273,3 +273,94 @@ def _named_data_bytes(lowered: Any) -> int:
         return 0
     indices = {entry.buffer_index for entry in store.pte_data.values()}
     return sum(len(getattr(store.buffers[i], "buffer", store.buffers[i])) for i in indices)
+
+
+def analyze_tagged(
+    graph_module: Any,
+    owners: dict[str, tuple[str, str]],
+    reason_for: Callable[[Any], str | None],
+    op_name: Callable[[Any], str],
+) -> Placement:
+    """Placement of a partitioned-but-not-lowered graph (a preview).
+
+    `owners` maps node name -> (backend, delegate id) for the nodes partitioners tagged. Counts
+    follow what lowering would produce: tagged call_function nodes become delegated, untagged
+    ones stay on the CPU, and each delegate output becomes one structural `getitem` node.
+    """
+    nodes: list[NodePlacement] = []
+    graph_inputs: list[str] = []
+    graph_outputs: list[str] = []
+    members: dict[str, list[Any]] = {}
+    for node in graph_module.graph.nodes:
+        if node.op == "placeholder":
+            graph_inputs.append(node.name)
+        elif node.op == "output":
+            graph_outputs.extend(a.name for a in _arg_nodes(node))
+        elif node.op == "call_function" and node.name in owners:
+            members.setdefault(owners[node.name][1], []).append(node)
+
+    unpacked: dict[str, str] = {}  # delegate output node -> the getitem that will unpack it
+    for delegate_id, inner in members.items():
+        inner_set = set(inner)
+        outputs = [n for n in inner if any(u not in inner_set for u in n.users)]
+        for index, node in enumerate(outputs):
+            unpacked[node.name] = f"getitem_{delegate_id}_{index}"
+
+    def producer(arg: Any, consumer_delegate: str | None) -> str:
+        owner = owners.get(arg.name) if arg.op == "call_function" else None
+        if owner is None:
+            return arg.name
+        if owner[1] == consumer_delegate:
+            return f"{owner[1]}/{arg.name}"
+        return unpacked.get(arg.name, f"{owner[1]}/{arg.name}")
+
+    delegates: list[DelegateSummary] = []
+    for delegate_id, inner in members.items():
+        backend = owners[inner[0].name][0]
+        for node in inner:
+            nodes.append(
+                _node_row(
+                    node,
+                    op_name,
+                    name=f"{delegate_id}/{node.name}",
+                    delegated=True,
+                    backend=backend,
+                    delegate=delegate_id,
+                    inputs=[
+                        producer(a, delegate_id) for a in _arg_nodes(node) if a.op != "get_attr"
+                    ],
+                )
+            )
+            if node.name in unpacked:
+                nodes.append(
+                    NodePlacement(
+                        name=unpacked[node.name],
+                        op="getitem",
+                        target="getitem",
+                        delegated=False,
+                        structural=True,
+                        reason="structural: unpacks a delegate output; runs no kernel",
+                        inputs=[f"{delegate_id}/{node.name}"],
+                    )
+                )
+        delegates.append(DelegateSummary(delegate_id, backend, backend, len(inner), 0, 0))
+    for node in graph_module.graph.nodes:
+        if node.op == "call_function" and node.name not in owners:
+            structural = node.target is operator.getitem
+            reason = (
+                "structural: unpacks an output of a multi-output op; runs no kernel"
+                if structural
+                else reason_for(node)
+            )
+            inputs = [producer(a, None) for a in _arg_nodes(node)]
+            nodes.append(
+                _node_row(
+                    node,
+                    op_name,
+                    delegated=False,
+                    structural=structural,
+                    reason=reason,
+                    inputs=inputs,
+                )
+            )
+    return Placement(nodes, delegates, graph_inputs, graph_outputs, len(delegates))

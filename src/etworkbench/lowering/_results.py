@@ -52,6 +52,7 @@ class BackendResult:
     hint: str = ""  # unavailable: how to get it
     pte_path: str | None = None
     cached: bool = False  # served from the on-disk cache (timings are the original lowering's)
+    preview: bool = False  # placement only: partitioned, not compiled; no .pte
     _buffer: bytes | None = field(default=None, repr=False)
     _model_spec: Any = field(default=None, repr=False)
 
@@ -85,6 +86,12 @@ class BackendResult:
         return written
 
     def summary_line(self) -> str:
+        if self.status == "ok" and self.preview:
+            seconds = sum(self.timings_s.values())
+            return (
+                f"{self.backend}: preview  delegated {self.placement.delegated_nodes} / "
+                f"fallback {self.placement.fallback_nodes} nodes  {seconds:.2f} s  (not compiled)"
+            )
         if self.status == "ok":
             total = sum(v for k, v in self.timings_s.items() if k != "cache_load")
             took = (

@@ -1,0 +1,131 @@
+"""Placement preview: what each backend would take, with reasons, without compiling anything.
+
+A full lowering spends about half its time in decompositions and half in the backends'
+preprocess (compilation). A preview stops after partitioning: it decomposes the exported
+program the way the backends ask (`_gen_edge_manager_for_partitioners`, the first step of
+`to_edge_transform_and_lower`) and runs their `partition()` to tag nodes. Exports and
+decomposed programs are kept in memory per model, so changing only the backend selection for
+an already exported model costs a re-tag, a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from ..analysis.placement import analyze_tagged
+from ..backends import Reasons
+from ..backends._base import op_name
+from ..models import load_model
+from ._cache import model_fingerprint
+from ._pipeline import _capture_all, _reason_finder, _resolve_backends, _scheme_for
+from ._results import BackendResult, LoweringReport
+from ._triage import triage
+
+_MEMORY = 8  # models whose exports / decompositions stay in memory
+_exports: OrderedDict[str, Any] = OrderedDict()
+_decomposed: OrderedDict[tuple[str, tuple[str, ...]], Any] = OrderedDict()
+
+
+def _remember(store: OrderedDict, key: Any, build) -> Any:
+    if key in store:
+        store.move_to_end(key)
+        return store[key]
+    value = build()
+    store[key] = value
+    while len(store) > _MEMORY * 4:
+        store.popitem(last=False)
+    return value
+
+
+def preview(
+    model: Any,
+    backends: Sequence[str] | str = ("xnnpack",),
+    *,
+    example_inputs: tuple | None = None,
+    priority: bool = False,
+    name: str | None = None,
+) -> LoweringReport:
+    """Placement of `model` for each backend (float schemes), without preprocess or .pte.
+
+    Results have `preview=True`, a `placement` with reasons, and no buffer or sizes.
+    """
+    import torch
+
+    spec = load_model(model, example_inputs, name)
+    chosen = _resolve_backends(backends)
+    groups = [chosen] if priority else [[b] for b in chosen]
+    report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
+    fingerprint = model_fingerprint(spec)
+    for group in groups:
+        label = "+".join(b.name for b in group)
+        scheme = _scheme_for(group, None)
+        result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name)
+        result.preview = True
+        report.results.append(result)
+        missing = [b for b in group if not b.availability.available]
+        if missing:
+            result.status = "unavailable"
+            result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
+            result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
+            continue
+        stage = "export"
+        try:
+            start = time.perf_counter()
+            exported = _remember(
+                _exports, fingerprint, lambda: torch.export.export(spec.module, spec.example_inputs)
+            )
+            result.timings_s["export"] = round(time.perf_counter() - start, 4)
+            stage = "to_edge"
+            start = time.perf_counter()
+            key = (fingerprint, tuple(b.name for b in group))
+            decomposed = _remember(
+                _decomposed, key, lambda g=group, s=scheme, e=exported: _decompose(g, s, e)
+            )
+            result.timings_s["to_edge"] = round(time.perf_counter() - start, 4)
+            stage = "partition"
+            start = time.perf_counter()
+            program = copy.deepcopy(decomposed)
+            reasons = Reasons()
+            owners: dict[str, tuple[str, str]] = {}
+            with _capture_all(group, reasons):
+                for backend in group:
+                    for index, partitioner in enumerate(backend.partitioners(scheme)):
+                        _tag(partitioner, program, backend.name, index, owners)
+            result.placement = analyze_tagged(
+                program.graph_module, owners, _reason_finder(group, reasons), op_name
+            )
+            result.timings_s["partition"] = round(time.perf_counter() - start, 4)
+        except Exception as exc:
+            result.status = "failed"
+            result.error = triage(stage, exc, op_name)
+    return report
+
+
+def _decompose(group: list, scheme: str, exported: Any) -> Any:
+    from executorch.exir import EdgeCompileConfig
+    from executorch.exir.program._program import _gen_edge_manager_for_partitioners
+
+    partitioners = [p for backend in group for p in backend.partitioners(scheme)]
+    config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
+    manager = _gen_edge_manager_for_partitioners(
+        {"forward": partitioners},
+        {"forward": copy.deepcopy(exported)},
+        config or EdgeCompileConfig(),
+        None,
+    )
+    return manager.exported_program()
+
+
+def _tag(partitioner: Any, program: Any, backend: str, index: int, owners: dict) -> None:
+    """Run one partitioner; nodes it tags that no earlier partitioner took become its delegates."""
+    for node in program.graph.nodes:
+        node.meta.pop("delegation_tag", None)
+    result = partitioner.partition(program)
+    for node in result.tagged_exported_program.graph.nodes:
+        tag = node.meta.pop("delegation_tag", None)
+        if tag is not None and node.op == "call_function" and node.name not in owners:
+            owners[node.name] = (backend, f"{backend}_{index}_{tag}")

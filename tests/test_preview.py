@@ -1,0 +1,34 @@
+"""Placement preview: same placement as a full lowering, without compiling, and fast to redo."""
+
+from __future__ import annotations
+
+import pytest
+
+from etworkbench import lower, preview
+
+
+@pytest.mark.parametrize(
+    "model", ["teaching_net", "transformer_block", "tests/fixtures/user_model.py:make"]
+)
+def test_preview_counts_and_reasons_equal_the_full_lowering(model):
+    planned = preview(model, ["xnnpack"])["xnnpack"]
+    lowered = lower(model, ["xnnpack"], cache=False)["xnnpack"]
+    assert planned.preview and planned.ok
+    assert planned.placement.coverage() == lowered.placement.coverage()
+    planned_reasons = sorted(n.reason for n in planned.placement.fallbacks())
+    lowered_reasons = sorted(n.reason for n in lowered.placement.fallbacks())
+    assert planned_reasons == lowered_reasons
+    assert planned.sizes is None and "not compiled" in planned.summary_line()
+
+
+def test_second_preview_reuses_the_decomposed_program():
+    preview("teaching_net", ["xnnpack"])
+    again = preview("teaching_net", ["xnnpack"])["xnnpack"]
+    # Only the re-tag runs: no export, no decomposition (both came from memory).
+    assert again.timings_s["to_edge"] < 0.01 and again.timings_s["export"] < 0.01
+
+
+def test_preview_has_no_pte():
+    result = preview("teaching_net", ["xnnpack"])["xnnpack"]
+    with pytest.raises(Exception, match="no .pte"):
+        result.save("/tmp/never.pte")
