@@ -101,7 +101,11 @@ def _cmd_lower(args: argparse.Namespace) -> int:
     common = dict(priority=args.priority, out_dir=args.out, progress=progress)
     if args.no_cache:
         common["cache"] = False
-    if args.jobs or args.timeout:
+    if args.preview:
+        from .lowering import preview
+
+        report = preview(args.model, args.backends, priority=args.priority)
+    elif args.jobs or args.timeout:
         from .lowering._workers import lower_in_workers
 
         report = lower_in_workers(
@@ -195,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the summary"
+    )
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        help="placement and reasons only: partition without compiling, write nothing",
     )
     p.add_argument(
         "--no-cache", action="store_true", help="lower again even if the cache has this program"
