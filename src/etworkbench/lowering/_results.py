@@ -186,8 +186,9 @@ class LoweringReport:
         return [r for r in self.results if r.ok]
 
     def summary(self) -> str:
+        verb = "Previewed" if self.results and all(r.preview for r in self.results) else "Lowered"
         lines = [
-            f"Lowered {len(self.ok)}/{len(self.results)} backends for {self.model} ({self.inputs})"
+            f"{verb} {len(self.ok)}/{len(self.results)} backends for {self.model} ({self.inputs})"
         ]
         lines += ["  " + r.summary_line() for r in self.results]
         return "\n".join(lines)
