@@ -135,6 +135,36 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._io import atomic_write_text
+    from .sweep import run_sweep, summarize
+    from .views.sweep_report import coverage_csv, sweep_html
+
+    def progress(label: str, stage: str) -> None:
+        print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
+
+    records = run_sweep(
+        args.models,
+        args.backends,
+        args.out,
+        schemes=args.quant or [None],
+        jobs=args.jobs,
+        timeout=args.timeout,
+        executor=args.executor,
+        progress=progress,
+    )
+    summary = summarize(records)
+    out = Path(args.out)
+    atomic_write_text(out / "report.html", sweep_html(summary))
+    atomic_write_text(out / "coverage.csv", coverage_csv(summary))
+    print(
+        f"Sweep: {summary.ok}/{summary.cells} cells lowered; report: {out / 'report.html'}, {out / 'coverage.csv'}"
+    )
+    return EXIT_OK if summary.ok == summary.cells else EXIT_FAILED
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .analysis.pte_file import inspect_pte
 
@@ -223,6 +253,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop a program's worker after this long (implies workers)",
     )
     p.set_defaults(func=_cmd_lower)
+
+    p = sub.add_parser("sweep", help="models x backends x schemes, resumable, with an HTML report")
+    p.add_argument(
+        "--models", required=True, help="comma-separated zoo names / references, or 'all'"
+    )
+    p.add_argument("--backends", nargs="+", required=True, metavar="BACKEND")
+    p.add_argument(
+        "--quant",
+        nargs="+",
+        default=None,
+        metavar="SCHEME",
+        help="schemes (default: each backend's default)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel worker processes")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="per-program limit"
+    )
+    p.add_argument("--executor", choices=["local", "dask"], default="local")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("cache", help="the on-disk cache of lowered programs")
     p.add_argument("action", choices=["info", "clear"])

@@ -1,0 +1,155 @@
+"""Running a sweep: one JSON file per (model, backend, scheme) cell, finished cells never redone.
+
+Cells are written atomically, so an interrupted sweep (Ctrl-C, a killed worker, a crash) leaves
+only whole cells behind and the next run picks up where it stopped. Each model's remaining
+cells are lowered in isolated worker processes (`lower_in_workers`), `jobs` at a time; with
+`executor="dask"` each cell is a task on a dask.distributed cluster instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_text
+from ..backends import get_backend
+from ..errors import UsageError
+from ..models import list_models
+
+
+@dataclass
+class SweepCell:
+    model: str
+    backend: str
+    scheme: str
+
+    @property
+    def filename(self) -> str:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model)
+        return f"{safe}__{self.backend}__{self.scheme}.json"
+
+
+def expand_models(models: Sequence[str] | str) -> list[str]:
+    """`all` means the whole zoo; a comma-separated string is split."""
+    names = (
+        models.split(",") if isinstance(models, str) else [m for x in models for m in x.split(",")]
+    )
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        return [entry.name for entry in list_models()]
+    if not names:
+        raise UsageError("no models given; pass --models a,b,c or --models all")
+    return names
+
+
+def plan(
+    models: Sequence[str] | str, backends: Sequence[str], schemes: Sequence[str | None]
+) -> list[SweepCell]:
+    cells = []
+    for model in expand_models(models):
+        for name in backends:
+            backend = get_backend(name)
+            for scheme in schemes:
+                cells.append(
+                    SweepCell(model, backend.name, (scheme or backend.default_scheme).lower())
+                )
+    return cells
+
+
+def _cell_record(cell: SweepCell, result: Any) -> dict:
+    record = result.to_dict()
+    record.update(model=cell.model, backend=cell.backend, scheme=cell.scheme)
+    return record
+
+
+def run_sweep(
+    models: Sequence[str] | str,
+    backends: Sequence[str],
+    out_dir: str | Path,
+    *,
+    schemes: Sequence[str | None] = (None,),
+    jobs: int | None = None,
+    timeout: float | None = None,
+    executor: str = "local",
+    progress: Callable[[str, str], None] | None = None,
+) -> list[dict]:
+    """Run every cell not already on disk; return all cell records (old and new)."""
+    out = Path(out_dir)
+    cells_dir = out / "cells"
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    cells = plan(models, backends, schemes)
+    todo = [c for c in cells if not (cells_dir / c.filename).exists()]
+    notify = progress or (lambda label, stage: None)
+    notify(
+        "sweep", f"{len(cells) - len(todo)} of {len(cells)} cells already done; {len(todo)} to run"
+    )
+    if executor == "local":
+        _run_local(todo, cells_dir, jobs, timeout, notify)
+    elif executor == "dask":
+        from ._dask import run_dask
+
+        run_dask(todo, cells_dir, jobs, notify)
+    else:
+        raise UsageError(f"unknown executor {executor!r}; choose one of: local, dask")
+    return [
+        json.loads((cells_dir / c.filename).read_text())
+        for c in cells
+        if (cells_dir / c.filename).exists()
+    ]
+
+
+def _run_local(todo: list[SweepCell], cells_dir: Path, jobs, timeout, notify) -> None:
+    from ..lowering._workers import lower_in_workers
+
+    by_key: dict[tuple[str, str], list[SweepCell]] = {}
+    for cell in todo:
+        by_key.setdefault((cell.model, cell.scheme), []).append(cell)
+    for (model, scheme), group in by_key.items():
+        cells = []
+        for cell in group:
+            backend = get_backend(cell.backend)
+            if backend.availability.available and cell.scheme not in backend.schemes:
+                write_cell(cells_dir, cell, _no_scheme(cell, backend))
+            else:
+                cells.append(cell)
+        if not cells:
+            continue
+        report = lower_in_workers(
+            model,
+            [c.backend for c in cells],
+            None if scheme == get_backend(cells[0].backend).default_scheme else scheme,
+            jobs=jobs,
+            timeout=timeout,
+            progress=lambda label, stage, m=model: notify(f"{m}/{label}", stage),
+        )
+        for cell, result in zip(cells, report.results, strict=True):
+            write_cell(cells_dir, cell, result)
+
+
+def _no_scheme(cell: SweepCell, backend: Any) -> Any:
+    from ..lowering import BackendResult
+
+    return BackendResult(
+        cell.backend,
+        [cell.backend],
+        cell.scheme,
+        "unavailable",
+        model=cell.model,
+        reason=f"{backend.title} has no scheme {cell.scheme!r} (its schemes: {', '.join(backend.schemes)})",
+    )
+
+
+def lower_cell(cell: SweepCell) -> Any:
+    """One cell in the current process (what a distributed task runs)."""
+    from ..lowering import lower
+
+    backend = get_backend(cell.backend)
+    scheme = None if cell.scheme == backend.default_scheme else cell.scheme
+    return lower(cell.model, [cell.backend], scheme).results[0]
+
+
+def write_cell(cells_dir: Path, cell: SweepCell, result: Any) -> None:
+    atomic_write_text(cells_dir / cell.filename, json.dumps(_cell_record(cell, result), indent=1))
