@@ -46,12 +46,55 @@ def workbench_lowering(spec, backends: list[str], out: Path) -> tuple[float, dic
     from etworkbench import lower
 
     start = time.perf_counter()
-    report = lower(spec, backends, out_dir=out)
+    report = lower(spec, backends, out_dir=out, cache=False)
     seconds = time.perf_counter() - start
     failed = [r.summary_line() for r in report.results if not r.ok]
     if failed:
         raise RuntimeError("; ".join(failed))
     return seconds, {r.backend: r.buffer for r in report.results}
+
+
+def bench_preview(model: str, backends: list[str], full_s: float) -> dict:
+    """Preview first time (fresh model object, nothing in memory) and after a selection change."""
+    from etworkbench import preview
+    from etworkbench.lowering import _preview
+
+    _preview._exports.clear()
+    _preview._decomposed.clear()
+    start = time.perf_counter()
+    preview(model, [backends[0]])
+    first = time.perf_counter() - start
+    retag = None
+    if len(backends) > 1:
+        preview(model, backends[1:])  # decompose for the others once
+        start = time.perf_counter()
+        preview(model, [backends[0]])  # only the selection changed back
+        retag = time.perf_counter() - start
+    else:
+        start = time.perf_counter()
+        preview(model, [backends[0]])
+        retag = time.perf_counter() - start
+    return {
+        "first_s": round(first, 3),
+        "first_ratio": round(first / full_s, 3),
+        "reselect_s": round(retag, 3),
+        "reselect_ratio": round(retag / full_s, 3),
+    }
+
+
+def bench_cache(spec, backend: str, out: Path) -> dict:
+    """A repeated request: lowered once, then served from the on-disk cache."""
+    from etworkbench import lower
+
+    lower(spec, [backend])  # fills the cache (or hits it already)
+    start = time.perf_counter()
+    result = lower(spec, [backend], out_dir=out)[backend]
+    seconds = time.perf_counter() - start
+    return {
+        "hit": result.cached,
+        "seconds": round(seconds, 4),
+        "load_s": result.timings_s.get("cache_load"),
+    }
 
 
 def bench_model(model: str, backends: list[str], work: Path) -> dict:
@@ -79,6 +122,9 @@ def bench_model(model: str, backends: list[str], work: Path) -> dict:
             "pte_bytes": len(plain_bytes),
         }
     ran = [n for n in backends if "plain_s" in row["single"].get(n, {})]
+    if ran:
+        row["preview"] = bench_preview(model, ran, row["single"][ran[0]]["plain_s"])
+        row["cache"] = bench_cache(spec, ran[0], work / "cache_out")
     if len(ran) > 1:
         multi_s, _ = workbench_lowering(spec, ran, work / "wb_multi")
         row["multi"] = {
@@ -99,9 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
+    os.environ["ETWB_CACHE_DIR"] = tempfile.mkdtemp(
+        prefix="etwb-bench-cache-"
+    )  # cold, private cache
     from etworkbench import load_model, lower
 
-    lower(load_model("tiny_convnet"), ["xnnpack"])  # warm-up: imports and first-call costs
+    lower(
+        load_model("tiny_convnet"), ["xnnpack"], cache=False
+    )  # warm-up: imports and first-call costs
     results = {
         "machine": {
             "cpu_count": os.cpu_count(),
@@ -126,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
                         f"{cell['workbench_s']:6.2f}s  ratio {cell['ratio']:.3f}  "
                         f"byte-identical {cell['byte_identical']}"
                     )
+            if row.get("preview"):
+                pv = row["preview"]
+                print(
+                    f"{row['model']:<14} preview first {pv['first_s']:.2f}s (ratio {pv['first_ratio']:.3f}), "
+                    f"after a selection change {pv['reselect_s']:.3f}s (ratio {pv['reselect_ratio']:.3f})"
+                )
+            if row.get("cache"):
+                print(
+                    f"{row['model']:<14} cache hit {row['cache']['hit']}: {1000 * row['cache']['seconds']:.1f} ms"
+                )
             if row["multi"]:
                 multi = row["multi"]
                 print(
