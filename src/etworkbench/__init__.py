@@ -10,6 +10,7 @@ The notebook app is `etworkbench.Workbench()`; the CLI is `etwb`.
 
 from __future__ import annotations
 
+from .analysis.pte_file import PteReport, inspect_pte
 from .backends import get_backend, list_backends
 from .errors import PteFormatError, UsageError, WorkbenchError
 from .lowering import BackendResult, Failure, LoweringReport, lower, preview
@@ -23,10 +24,12 @@ __all__ = [
     "LoweringReport",
     "ModelSpec",
     "PteFormatError",
+    "PteReport",
     "UsageError",
     "WorkbenchError",
     "Workbench",
     "get_backend",
+    "inspect_pte",
     "list_backends",
     "list_models",
     "load_model",

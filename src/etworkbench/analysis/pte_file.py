@@ -1,0 +1,515 @@
+"""Reading a .pte without running it: what each method delegates, what it leaves to CPU kernels.
+
+The header and extended header are checked here in plain Python against the file size before
+anything is parsed. The flatbuffer itself is read by executorch's own deserializer
+(`deserialize_pte_binary`), which only builds dataclasses and never executes anything from the
+file. It is pure Python, but a corrupt length or offset can still make it loop for a very long
+time or allocate a lot, so by default it runs in a forked worker process with a memory limit and
+a deadline. The worker is reused (forking a process that holds torch costs ~70 ms, a parse of a
+small program ~5 ms) and replaced after a timeout or crash. Every bad input ends in
+`PteFormatError` naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import struct
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import PteFormatError, UsageError
+
+IDENTIFIER = b"ET12"  # the flatbuffer file identifier executorch writes and its runtime accepts
+_EH_MAGIC = b"eh00"
+_EH_MIN, _EH_FULL = 24, 32  # extended header length without / with segment_data_size
+_KNOWN_MAGIC = {  # what people pass by mistake, so the message can say what the file is
+    b"PK\x03\x04": "a zip archive (a PyTorch .pt/.pt2 checkpoint?)",
+    b"\x7fELF": "an ELF binary",
+    b"\x80\x02": "a Python pickle",
+    b"{": "JSON text",
+}
+
+
+@dataclass
+class DelegateEntry:
+    index: int
+    backend_id: str
+    location: str  # "inline" (in the flatbuffer) or "segment" (after it)
+    payload_bytes: int
+    compile_specs: list[str] = field(default_factory=list)  # keys only
+
+
+@dataclass
+class MethodEntry:
+    """One execution plan: its delegates and the CPU kernels its instructions call."""
+
+    name: str
+    delegates: list[DelegateEntry]
+    operators: dict[str, int]  # "aten::mean.out" -> KernelCall instructions that call it
+    instructions: int
+    delegate_calls: int
+    inputs: int
+    outputs: int
+
+    @property
+    def cpu_kernel_calls(self) -> int:
+        return sum(self.operators.values())
+
+
+@dataclass
+class PteReport:
+    """What a .pte holds, as read from the file alone."""
+
+    path: str
+    total_bytes: int
+    identifier: str
+    version: int
+    program_bytes: int  # the flatbuffer (with its headers)
+    segment_count: int
+    segment_bytes: int
+    methods: list[MethodEntry]
+    named_data_entries: int
+    named_data_bytes: int
+    constant_bytes: int
+    constant_location: str  # "segment", "inline" or "none"
+    mutable_data_bytes: int
+
+    @property
+    def delegates(self) -> list[DelegateEntry]:
+        return [d for m in self.methods for d in m.delegates]
+
+    @property
+    def delegate_payload_bytes(self) -> int:
+        return sum(d.payload_bytes for d in self.delegates)
+
+    def cpu_operators(self) -> Counter:
+        """KernelCall counts per operator over all methods."""
+        total: Counter = Counter()
+        for method in self.methods:
+            total.update(method.operators)
+        return total
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["delegate_payload_bytes"] = self.delegate_payload_bytes
+        for method, entry in zip(self.methods, data["methods"], strict=True):
+            entry["cpu_kernel_calls"] = method.cpu_kernel_calls
+        return data
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.path}: ExecuTorch program {self.identifier}, {self.total_bytes:,} bytes "
+            f"(flatbuffer {self.program_bytes:,}; {self.segment_count} segments, "
+            f"{self.segment_bytes:,} bytes)"
+        ]
+        for m in self.methods:
+            lines.append(
+                f"  method {m.name}: {len(m.delegates)} delegates, {m.cpu_kernel_calls} CPU kernel "
+                f"calls, {m.instructions} instructions, {m.inputs} inputs, {m.outputs} outputs"
+            )
+            for d in m.delegates:
+                lines.append(
+                    f"    delegate {d.index}: {d.backend_id}, {d.payload_bytes:,} bytes ({d.location})"
+                )
+            width = max((len(op) for op in m.operators), default=0)
+            for op, count in sorted(m.operators.items()):
+                lines.append(f"    CPU {op:<{width}}  x{count}")
+        lines.append(
+            f"  named data: {self.named_data_entries} entries, {self.named_data_bytes:,} bytes; "
+            f"constants: {self.constant_bytes:,} bytes ({self.constant_location}); "
+            f"mutable data: {self.mutable_data_bytes:,} bytes"
+        )
+        return "\n".join(lines)
+
+
+def inspect_pte(
+    source: str | os.PathLike | bytes | bytearray,
+    *,
+    isolate: bool = True,
+    timeout: float | None = None,
+    memory_limit: int | None = None,
+) -> PteReport:
+    """Report a .pte given as a path or its bytes; raises `PteFormatError` for any bad file.
+
+    `isolate=False` parses in this process (faster for many small trusted files, but a
+    malicious file could then make it hang). `timeout` (seconds) and `memory_limit` (bytes the
+    parse may allocate) default to values scaled by the file size.
+    """
+    label, data = _read(source)
+    program_size, segment_base = check_layout(label, data)
+    timeout = timeout if timeout is not None else 10.0 + len(data) / 50e6
+    budget = memory_limit if memory_limit is not None else (512 << 20) + 4 * len(data)
+    if isolate and hasattr(os, "fork"):
+        status, payload = _WORKER.parse(data, program_size, segment_base, timeout, budget)
+    else:
+        status, payload = _parse_guarded(data, program_size, segment_base)
+    if status == "timeout":
+        raise PteFormatError(
+            f"{label}: reading it did not finish within {timeout:.0f} s; the file is corrupt "
+            "(a length or offset makes the reader loop) or far larger than it looks"
+        )
+    if status == "memory":
+        raise PteFormatError(
+            f"{label}: reading it needed more than {budget >> 20} MB; the file is corrupt "
+            "(a length field is far too large)"
+        )
+    if status == "crash":
+        raise PteFormatError(f"{label}: the reader process died ({payload}); the file is corrupt")
+    if status == "error":
+        raise PteFormatError(f"{label}: {payload}")
+    return _report(label, len(data), payload)
+
+
+def _read(source: Any) -> tuple[str, bytes]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>", bytes(source)
+    if not isinstance(source, (str, os.PathLike)):
+        raise UsageError(f"inspect_pte takes a path or bytes, not {type(source).__name__}")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise UsageError(f"{str(path)!r} does not exist; give the path of a .pte file")
+    if path.is_dir():
+        raise UsageError(f"{str(path)!r} is a directory; give the path of a .pte file")
+    try:
+        return str(path), path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+
+
+def check_layout(label: str, data: bytes) -> tuple[int, int]:
+    """Check magic and header offsets against the file size; return (program size, segment base)."""
+    size = len(data)
+    if size == 0:
+        raise PteFormatError(f"{label}: empty file (0 bytes); it is not an ExecuTorch program")
+    if size < 8:
+        raise PteFormatError(
+            f"{label}: truncated: {size} bytes is shorter than the 8-byte flatbuffer header"
+        )
+    ident = data[4:8]
+    if ident != IDENTIFIER:
+        what = next((v for k, v in _KNOWN_MAGIC.items() if data.startswith(k)), None)
+        if ident[:2] == b"ET" and ident[2:].isdigit():
+            raise PteFormatError(
+                f"{label}: ExecuTorch program format {ident.decode()} is not the one this "
+                f"executorch reads ({IDENTIFIER.decode()}); re-export it with this version"
+            )
+        raise PteFormatError(
+            f"{label}: not an ExecuTorch program: magic is {ident!r} at bytes 4-8, expected "
+            f"{IDENTIFIER!r}" + (f"; it looks like {what}" if what else "")
+        )
+    program_size, segment_base, segment_data = size, 0, 0
+    if data[8:12] == _EH_MAGIC:
+        if size < 8 + _EH_MIN:
+            raise PteFormatError(
+                f"{label}: truncated: the extended header is cut off after {size} bytes"
+            )
+        (length,) = struct.unpack_from("<I", data, 12)
+        if length < _EH_MIN:
+            raise PteFormatError(f"{label}: bad extended header: length {length} < {_EH_MIN} bytes")
+        program_size, segment_base = struct.unpack_from("<QQ", data, 16)
+        if length >= _EH_FULL and size >= 8 + _EH_FULL:
+            (segment_data,) = struct.unpack_from("<Q", data, 32)
+        if program_size > size:
+            raise PteFormatError(
+                f"{label}: truncated: header says program is {program_size} bytes but file has {size}"
+            )
+        if program_size < 8 + length:
+            raise PteFormatError(
+                f"{label}: bad extended header: program size {program_size} is smaller than "
+                "the headers themselves"
+            )
+        if segment_base:
+            if segment_base < program_size:
+                raise PteFormatError(
+                    f"{label}: bad extended header: segments start at byte {segment_base}, "
+                    f"inside the {program_size}-byte program"
+                )
+            if segment_base + segment_data > size:
+                raise PteFormatError(
+                    f"{label}: truncated: header says segment data ends at byte "
+                    f"{segment_base + segment_data} but file has {size}"
+                )
+    (root,) = struct.unpack_from("<I", data, 0)
+    if root < 8 or root + 4 > program_size or root % 4:
+        raise PteFormatError(
+            f"{label}: bad flatbuffer: root table offset {root} is outside the "
+            f"{program_size}-byte program"
+        )
+    return program_size, segment_base
+
+
+def _parse_guarded(data: bytes, program_size: int, segment_base: int) -> tuple[str, Any]:
+    """Run the parse, turning every exception into ("error"/"memory", message)."""
+    try:
+        return "ok", _parse(data, program_size, segment_base)
+    except MemoryError:
+        return "memory", None
+    except RecursionError:
+        return "error", "bad flatbuffer: nesting too deep"
+    except _Bad as exc:
+        return "error", str(exc)
+    except Exception as exc:  # the deserializer raises anything on corrupt data
+        text = str(exc).splitlines()[0][:300] if str(exc) else ""
+        return (
+            "error",
+            f"corrupt flatbuffer: the executorch deserializer raised {type(exc).__name__}"
+            + (f": {text}" if text else ""),
+        )
+
+
+class _Bad(Exception):
+    """A structural problem found after parsing, worded for the user."""
+
+
+def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
+    """Parse with executorch's deserializer and reduce to plain data (picklable, small)."""
+    from executorch.exir._serialize._flatbuffer_program import (
+        _patch_generated_flatbuffer_aliases,
+    )
+    from executorch.exir._serialize._program import deserialize_pte_binary
+    from executorch.exir._serialize.generated.executorch_flatbuffer.Program import (
+        Program as LazyProgram,
+    )
+    from executorch.exir.schema import DelegateCall, KernelCall
+
+    # The segment table and delegate locations, read lazily before the deserializer inlines them.
+    _patch_generated_flatbuffer_aliases()  # what the deserializer does before it reads
+    lazy = LazyProgram.GetRootAs(data[:program_size], 0)
+    count = lazy.SegmentsLength()
+    if count * 16 > program_size:
+        raise _Bad(f"bad flatbuffer: segment table claims {count} entries")
+    segments = [(lazy.Segments(i).Offset(), lazy.Segments(i).Size()) for i in range(count)]
+    available = len(data) - segment_base if segment_base else 0
+    for i, (offset, size) in enumerate(segments):
+        if offset + size > available:
+            raise _Bad(
+                f"truncated or bad offsets: segment {i} spans bytes {segment_base + offset}-"
+                f"{segment_base + offset + size} but the file has {len(data)}"
+            )
+    if segments and not segment_base:
+        raise _Bad(f"bad header: the program lists {count} segments but no segment base offset")
+    plans = lazy.ExecutionPlanLength()
+    if plans * 4 > program_size:
+        raise _Bad(f"bad flatbuffer: execution plan table claims {plans} entries")
+    locations: list[list[int]] = []
+    for p in range(plans):
+        plan = lazy.ExecutionPlan(p)
+        n = plan.DelegatesLength()
+        if n * 4 > program_size:
+            raise _Bad(f"bad flatbuffer: method {p} claims {n} delegates")
+        locations.append([plan.Delegates(d).Processed().Location() for d in range(n)])
+    constant = lazy.ConstantSegment()
+    constant_in_segment = constant is not None and constant.OffsetsLength() > 0
+
+    pte = deserialize_pte_binary(data)
+    program = pte.program
+    inline = program.backend_delegate_data
+    methods = []
+    for p, plan in enumerate(program.execution_plan):
+        delegates = []
+        for d, delegate in enumerate(plan.delegates):
+            index = delegate.processed.index
+            if index >= len(inline):
+                raise _Bad(
+                    f"bad offsets: method {plan.name!r} delegate {d} points at payload {index} "
+                    f"but there are {len(inline)}"
+                )
+            delegates.append(
+                {
+                    "index": d,
+                    "backend_id": str(delegate.id),
+                    "location": "segment" if locations[p][d] == 1 else "inline",
+                    "payload_bytes": len(inline[index].data),
+                    "compile_specs": [str(s.key) for s in delegate.compile_specs],
+                }
+            )
+        ops = [f"{o.name}.{o.overload}" if o.overload else str(o.name) for o in plan.operators]
+        calls: Counter = Counter()
+        instructions = delegate_calls = 0
+        for chain in plan.chains:
+            for instruction in chain.instructions:
+                instructions += 1
+                args = instruction.instr_args
+                if isinstance(args, KernelCall):
+                    if not 0 <= args.op_index < len(ops):
+                        raise _Bad(
+                            f"bad offsets: method {plan.name!r} calls operator {args.op_index} "
+                            f"but its operator table has {len(ops)}"
+                        )
+                    calls[ops[args.op_index]] += 1
+                elif isinstance(args, DelegateCall):
+                    if not 0 <= args.delegate_index < len(delegates):
+                        raise _Bad(
+                            f"bad offsets: method {plan.name!r} calls delegate "
+                            f"{args.delegate_index} but it has {len(delegates)}"
+                        )
+                    delegate_calls += 1
+        methods.append(
+            {
+                "name": str(plan.name),
+                "delegates": delegates,
+                "operators": {op: calls.get(op, 0) for op in dict.fromkeys(ops)},
+                "instructions": instructions,
+                "delegate_calls": delegate_calls,
+                "inputs": len(plan.inputs),
+                "outputs": len(plan.outputs),
+            }
+        )
+    named = pte.named_data
+    constant_bytes = sum(len(b.storage) for b in program.constant_buffer)
+    return {
+        "version": int(program.version),
+        "program_bytes": program_size,
+        "segment_count": len(segments),
+        "segment_bytes": sum(size for _, size in segments),
+        "methods": methods,
+        "named_data_entries": len(named.pte_data) if named else 0,
+        "named_data_bytes": sum(len(b) for b in named.buffers) if named else 0,
+        "constant_bytes": constant_bytes,
+        "constant_location": ("segment" if constant_in_segment else "inline")
+        if constant_bytes
+        else "none",
+        "mutable_data_bytes": sum(len(b.storage) for b in pte.mutable_data or []),
+    }
+
+
+def _report(label: str, total: int, parsed: dict[str, Any]) -> PteReport:
+    methods = [
+        MethodEntry(**{**m, "delegates": [DelegateEntry(**d) for d in m["delegates"]]})
+        for m in parsed.pop("methods")
+    ]
+    return PteReport(label, total, IDENTIFIER.decode(), methods=methods, **parsed)
+
+
+class _Worker:
+    """A forked child that parses on request, with RLIMIT_AS and a per-request deadline."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._budget = 0
+        self._to_child = self._from_child = -1
+
+    def parse(self, data, program_size, segment_base, timeout, budget) -> tuple[str, Any]:
+        with self._lock:
+            if not self._pid or self._budget < budget:
+                self._start(budget)
+            request = pickle.dumps((data, program_size, segment_base), protocol=5)
+            try:
+                _write_frame(self._to_child, request)
+                reply = _read_frame(self._from_child, time.monotonic() + timeout)
+            except TimeoutError:
+                self._stop()
+                return "timeout", None
+            except (EOFError, OSError):
+                return "crash", self._stop()
+            status, payload = pickle.loads(reply)
+            if status == "memory":
+                self._stop()  # a fresh heap for the next file
+            return status, payload
+
+    def _start(self, budget: int) -> None:
+        from executorch.exir._serialize import _program  # noqa: F401 - import once, before fork
+
+        self._stop()
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            os.close(down_w)
+            os.close(up_r)
+            _serve(down_r, up_w, budget)
+        os.close(down_r)
+        os.close(up_w)
+        self._pid, self._budget = pid, budget
+        self._to_child, self._from_child = down_w, up_r
+
+    def _stop(self) -> str:
+        """Kill and reap the child; return how it ended."""
+        if not self._pid:
+            return "not started"
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        how = "stopped"
+        try:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid == 0:
+                os.kill(self._pid, signal.SIGKILL)
+                _, status = os.waitpid(self._pid, 0)
+            elif os.WIFSIGNALED(status):
+                how = f"killed by signal {os.WTERMSIG(status)}"
+            else:
+                how = f"exit status {os.WEXITSTATUS(status)}"
+        except ChildProcessError:
+            pass
+        self._pid = 0
+        return how
+
+
+def _serve(requests: int, replies: int, budget: int) -> None:
+    """The child's loop: one parse per request until the parent closes the pipe."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            import resource
+
+            with open("/proc/self/statm") as statm:
+                current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            resource.setrlimit(resource.RLIMIT_AS, (current + budget, current + budget))
+        except (OSError, ValueError, ImportError):
+            pass  # no /proc (macOS): the deadline still applies
+        while True:
+            try:
+                data, program_size, segment_base = pickle.loads(_read_frame(requests, None))
+            except EOFError:
+                break
+            reply = _parse_guarded(data, program_size, segment_base)
+            del data
+            try:
+                _write_frame(replies, pickle.dumps(reply))
+            except MemoryError:
+                _write_frame(replies, pickle.dumps(("memory", None)))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _write_frame(fd: int, payload: bytes) -> None:
+    view = memoryview(struct.pack("<Q", len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_frame(fd: int, deadline: float | None) -> bytes:
+    header = _read_exact(fd, 8, deadline)
+    return _read_exact(fd, struct.unpack("<Q", header)[0], deadline)
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+_WORKER = _Worker()
