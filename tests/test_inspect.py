@@ -152,7 +152,7 @@ def test_worker_timeout_and_recovery(teaching_pte, monkeypatch):
 
         time.sleep(60)
 
-    pte_file._WORKER._stop()  # the next parse forks a child that sees the patched _parse
+    pte_file._WORKER.stop()  # the next parse forks a child that sees the patched _parse
     monkeypatch.setattr(pte_file, "_parse", hang)
     with pytest.raises(PteFormatError, match="did not finish within 1 s"):
         inspect_pte(data, timeout=1)
@@ -166,8 +166,22 @@ def test_worker_memory_limit(teaching_pte, monkeypatch):
     def greedy(*args):
         return bytearray(1 << 31)  # 2 GiB, over the 64 MiB budget below
 
-    pte_file._WORKER._stop()
+    pte_file._WORKER.stop()
     monkeypatch.setattr(pte_file, "_parse", greedy)
     with pytest.raises(PteFormatError, match="needed more than 64 MB"):
         inspect_pte(teaching_pte.read_bytes(), memory_limit=64 << 20)
-    pte_file._WORKER._stop()
+    pte_file._WORKER.stop()
+
+
+def test_worker_killed_between_files_is_replaced(teaching_pte):
+    import os
+    import signal
+    import time
+
+    from etworkbench.analysis import pte_file
+
+    data = teaching_pte.read_bytes()
+    inspect_pte(data)
+    os.kill(pte_file._WORKER._pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert inspect_pte(data).total_bytes == len(data)  # not blamed on the file

@@ -13,18 +13,15 @@ small program ~5 ms) and replaced after a timeout or crash. Every bad input ends
 from __future__ import annotations
 
 import os
-import pickle
-import select
-import signal
 import struct
-import threading
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from ..errors import PteFormatError, UsageError
+from ._forked import ForkedWorker
 
 IDENTIFIER = b"ET12"  # the flatbuffer file identifier executorch writes and its runtime accepts
 _EH_MAGIC = b"eh00"
@@ -147,7 +144,7 @@ def inspect_pte(
     timeout = timeout if timeout is not None else 10.0 + len(data) / 50e6
     budget = memory_limit if memory_limit is not None else (512 << 20) + 4 * len(data)
     if isolate and hasattr(os, "fork"):
-        status, payload = _WORKER.parse(data, program_size, segment_base, timeout, budget)
+        status, payload = _WORKER.run((data, program_size, segment_base), timeout, budget)
     else:
         status, payload = _parse_guarded(data, program_size, segment_base)
     if status == "timeout":
@@ -295,6 +292,17 @@ def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
             )
     if segments and not segment_base:
         raise _Bad(f"bad header: the program lists {count} segments but no segment base offset")
+    spans = sorted((offset, offset + size, i) for i, (offset, size) in enumerate(segments) if size)
+    for (_, end, i), (start, _, j) in pairwise(spans):
+        if start < end:
+            raise _Bad(f"bad offsets: segments {i} and {j} overlap")
+    subsegments = [("constant", lazy.ConstantSegment())]
+    subsegments += [
+        ("mutable data", lazy.MutableDataSegments(i))
+        for i in range(lazy.MutableDataSegmentsLength())
+    ]
+    for what, sub in subsegments:
+        _check_subsegments(what, sub, segments, program_size)
     plans = lazy.ExecutionPlanLength()
     if plans * 4 > program_size:
         raise _Bad(f"bad flatbuffer: execution plan table claims {plans} entries")
@@ -380,6 +388,25 @@ def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
     }
 
 
+def _check_subsegments(what: str, sub: Any, segments: list, program_size: int) -> None:
+    """Tensor offsets inside a segment must be in order and inside it (else sizes overlap)."""
+    n = sub.OffsetsLength() if sub is not None else 0
+    if not n:
+        return
+    if n * 8 > program_size:
+        raise _Bad(f"bad flatbuffer: {what} segment claims {n} tensor offsets")
+    index = sub.SegmentIndex()
+    if index >= len(segments):
+        raise _Bad(f"bad offsets: {what} data is in segment {index} but there are {len(segments)}")
+    offsets = [sub.Offsets(j) for j in range(n)]
+    size = segments[index][1]
+    if any(b < a for a, b in pairwise(offsets)) or offsets[-1] > size:
+        raise _Bad(
+            f"bad offsets: {what} tensor offsets are out of order or past the end of "
+            f"segment {index} ({size} bytes)"
+        )
+
+
 def _report(label: str, total: int, parsed: dict[str, Any]) -> PteReport:
     methods = [
         MethodEntry(**{**m, "delegates": [DelegateEntry(**d) for d in m["delegates"]]})
@@ -388,128 +415,4 @@ def _report(label: str, total: int, parsed: dict[str, Any]) -> PteReport:
     return PteReport(label, total, IDENTIFIER.decode(), methods=methods, **parsed)
 
 
-class _Worker:
-    """A forked child that parses on request, with RLIMIT_AS and a per-request deadline."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid = 0
-        self._budget = 0
-        self._to_child = self._from_child = -1
-
-    def parse(self, data, program_size, segment_base, timeout, budget) -> tuple[str, Any]:
-        with self._lock:
-            if not self._pid or self._budget < budget:
-                self._start(budget)
-            request = pickle.dumps((data, program_size, segment_base), protocol=5)
-            try:
-                _write_frame(self._to_child, request)
-                reply = _read_frame(self._from_child, time.monotonic() + timeout)
-            except TimeoutError:
-                self._stop()
-                return "timeout", None
-            except (EOFError, OSError):
-                return "crash", self._stop()
-            status, payload = pickle.loads(reply)
-            if status == "memory":
-                self._stop()  # a fresh heap for the next file
-            return status, payload
-
-    def _start(self, budget: int) -> None:
-        from executorch.exir._serialize import _program  # noqa: F401 - import once, before fork
-
-        self._stop()
-        down_r, down_w = os.pipe()
-        up_r, up_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: never returns
-            os.close(down_w)
-            os.close(up_r)
-            _serve(down_r, up_w, budget)
-        os.close(down_r)
-        os.close(up_w)
-        self._pid, self._budget = pid, budget
-        self._to_child, self._from_child = down_w, up_r
-
-    def _stop(self) -> str:
-        """Kill and reap the child; return how it ended."""
-        if not self._pid:
-            return "not started"
-        for fd in (self._to_child, self._from_child):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        how = "stopped"
-        try:
-            pid, status = os.waitpid(self._pid, os.WNOHANG)
-            if pid == 0:
-                os.kill(self._pid, signal.SIGKILL)
-                _, status = os.waitpid(self._pid, 0)
-            elif os.WIFSIGNALED(status):
-                how = f"killed by signal {os.WTERMSIG(status)}"
-            else:
-                how = f"exit status {os.WEXITSTATUS(status)}"
-        except ChildProcessError:
-            pass
-        self._pid = 0
-        return how
-
-
-def _serve(requests: int, replies: int, budget: int) -> None:
-    """The child's loop: one parse per request until the parent closes the pipe."""
-    code = 0
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            import resource
-
-            with open("/proc/self/statm") as statm:
-                current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-            resource.setrlimit(resource.RLIMIT_AS, (current + budget, current + budget))
-        except (OSError, ValueError, ImportError):
-            pass  # no /proc (macOS): the deadline still applies
-        while True:
-            try:
-                data, program_size, segment_base = pickle.loads(_read_frame(requests, None))
-            except EOFError:
-                break
-            reply = _parse_guarded(data, program_size, segment_base)
-            del data
-            try:
-                _write_frame(replies, pickle.dumps(reply))
-            except MemoryError:
-                _write_frame(replies, pickle.dumps(("memory", None)))
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def _write_frame(fd: int, payload: bytes) -> None:
-    view = memoryview(struct.pack("<Q", len(payload)) + payload)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_frame(fd: int, deadline: float | None) -> bytes:
-    header = _read_exact(fd, 8, deadline)
-    return _read_exact(fd, struct.unpack("<Q", header)[0], deadline)
-
-
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
-    chunks, got = [], 0
-    while got < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, min(n - got, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
-
-
-_WORKER = _Worker()
+_WORKER = ForkedWorker(_parse_guarded, preload="executorch.exir._serialize._program")

@@ -1,0 +1,150 @@
+"""A forked worker process that runs one function per request, with RLIMIT_AS and a deadline.
+
+Forking a process that holds torch costs ~70 ms, so the child is kept and reused; it is killed
+and replaced after a timeout, a crash, or a request needing a bigger memory budget. The child
+never returns into the caller's code: it loops on requests and leaves with `os._exit`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import select
+import signal
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class ForkedWorker:
+    """A forked child that runs `work` on request, with RLIMIT_AS and a per-request deadline."""
+
+    def __init__(self, work: Callable[..., tuple[str, Any]], preload: str = "") -> None:
+        self._work, self._preload = work, preload
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._budget = 0
+        self._to_child = self._from_child = -1
+
+    def run(self, args: tuple, timeout: float, budget: int) -> tuple[str, Any]:
+        """`work(*args)` in the child: its (status, payload), or ("timeout"/"crash", ...)."""
+        with self._lock:
+            budget = 1 << max(budget - 1, 1).bit_length()  # fewer restarts as sizes vary
+            if not self._pid or self._budget < budget:
+                self._start(budget)
+            request = pickle.dumps(args, protocol=5)
+            try:
+                _write_frame(self._to_child, request)
+            except OSError:  # the idle child died (killed from outside): start another
+                self._start(budget)
+                _write_frame(self._to_child, request)
+            try:
+                reply = _read_frame(self._from_child, time.monotonic() + timeout)
+            except TimeoutError:
+                self.stop()
+                return "timeout", None
+            except (EOFError, OSError):
+                return "crash", self.stop()
+            status, payload = pickle.loads(reply)
+            if status == "memory":
+                self.stop()  # a fresh heap for the next file
+            return status, payload
+
+    def _start(self, budget: int) -> None:
+        if self._preload:  # import once here so that every child starts with it loaded
+            importlib.import_module(self._preload)
+        self.stop()
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            os.close(down_w)
+            os.close(up_r)
+            _serve(self._work, down_r, up_w, budget)
+        os.close(down_r)
+        os.close(up_w)
+        self._pid, self._budget = pid, budget
+        self._to_child, self._from_child = down_w, up_r
+
+    def stop(self) -> str:
+        """Kill and reap the child; return how it ended."""
+        if not self._pid:
+            return "not started"
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        how = "stopped"
+        try:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+            if pid == 0:
+                os.kill(self._pid, signal.SIGKILL)
+                _, status = os.waitpid(self._pid, 0)
+            elif os.WIFSIGNALED(status):
+                how = f"killed by signal {os.WTERMSIG(status)}"
+            else:
+                how = f"exit status {os.WEXITSTATUS(status)}"
+        except ChildProcessError:
+            pass
+        self._pid = 0
+        return how
+
+
+def _serve(work: Callable, requests: int, replies: int, budget: int) -> None:
+    """The child's loop: one parse per request until the parent closes the pipe."""
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            import resource
+
+            with open("/proc/self/statm") as statm:
+                current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+            resource.setrlimit(resource.RLIMIT_AS, (current + budget, current + budget))
+        except (OSError, ValueError, ImportError):
+            pass  # no /proc (macOS): the deadline still applies
+        while True:
+            try:
+                args = pickle.loads(_read_frame(requests, None))
+            except EOFError:
+                break
+            reply = work(*args)
+            del args
+            try:
+                _write_frame(replies, pickle.dumps(reply))
+            except MemoryError:
+                _write_frame(replies, pickle.dumps(("memory", None)))
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _write_frame(fd: int, payload: bytes) -> None:
+    view = memoryview(struct.pack("<Q", len(payload)) + payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_frame(fd: int, deadline: float | None) -> bytes:
+    header = _read_exact(fd, 8, deadline)
+    return _read_exact(fd, struct.unpack("<Q", header)[0], deadline)
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,149 @@
+"""Mutated .pte files: every one ends in `PteFormatError` or a consistent report, never anything else.
+
+The corpus is two real programs made here (teaching_net with two XNNPACK delegates and named data
+in segments; tiny_convnet with no delegates and its weights as constants). Mutations use a fixed
+seed so a failure names an input that can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import struct
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from etworkbench import PteFormatError, inspect_pte
+from etworkbench.analysis.pte_file import PteReport
+
+SEED = 20261126
+FUZZ_INPUTS = 2500
+PER_INPUT_TIMEOUT = 5.0
+
+
+_CORPUS: list[bytes] = []  # module-level so hypothesis does not print 20 kB per example
+
+
+@pytest.fixture(scope="module")
+def corpus(teaching_xnnpack) -> list[bytes]:
+    import torch
+    from executorch.exir import to_edge_transform_and_lower
+
+    from etworkbench import load_model
+
+    spec = load_model("tiny_convnet")
+    program = torch.export.export(spec.module, spec.example_inputs)
+    plain = bytes(to_edge_transform_and_lower(program).to_executorch().buffer)
+    _CORPUS[:] = [Path(teaching_xnnpack["xnnpack"].pte_path).read_bytes(), plain]
+    return _CORPUS
+
+
+@pytest.fixture
+def corpus_ready(corpus) -> None:
+    return None
+
+
+def _mutate(rng: random.Random, corpus: list[bytes]) -> tuple[str, bytes]:
+    data = bytearray(rng.choice(corpus))
+    kind = rng.choice(["flip", "flip", "int", "int", "truncate", "splice", "chunk"])
+    if kind == "flip":
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif kind == "int":  # a length or offset field set to something extreme
+        pos = rng.randrange(0, len(data) - 8) & ~3
+        value = rng.choice([0, 1, 0x7FFFFFFF, 0xFFFFFFFF, len(data), rng.getrandbits(32)])
+        struct.pack_into("<I", data, pos, value)
+    elif kind == "truncate":
+        data = data[: rng.randrange(len(data))]
+    elif kind == "splice":
+        other = rng.choice(corpus)
+        data = data[: rng.randrange(len(data))] + other[rng.randrange(len(other)) :]
+    else:  # insert or delete a chunk
+        pos = rng.randrange(len(data))
+        if rng.random() < 0.5:
+            data[pos:pos] = rng.randbytes(rng.randint(1, 64))
+        else:
+            del data[pos : pos + rng.randint(1, 64)]
+    return kind, bytes(data)
+
+
+def _check_report(report: PteReport, data: bytes) -> None:
+    """A report that came back must be self-consistent and bounded by the file."""
+    assert report.total_bytes == len(data)
+    assert report.program_bytes <= len(data)
+    assert report.segment_bytes <= len(data)
+    # Two delegates may share one payload, so only each payload is bounded by the file.
+    assert all(d.payload_bytes <= len(data) for d in report.delegates)
+    assert report.named_data_bytes <= len(data) and report.constant_bytes <= len(data)
+    for method in report.methods:
+        assert all(count >= 0 for count in method.operators.values())
+        assert method.cpu_kernel_calls + method.delegate_calls <= method.instructions
+    json.dumps(report.to_dict())
+    assert report.summary()
+
+
+def test_fuzz_mutated_pte_files(corpus, record_property, capsys):
+    for original in corpus:  # the unmutated files are read correctly
+        _check_report(inspect_pte(original), original)
+    rng = random.Random(SEED)
+    outcomes: Counter = Counter()
+    start = time.perf_counter()
+    for index in range(FUZZ_INPUTS):
+        kind, data = _mutate(rng, corpus)
+        try:
+            report = inspect_pte(data, timeout=PER_INPUT_TIMEOUT)
+        except PteFormatError as exc:
+            assert str(exc).startswith("<bytes>: "), str(exc)
+            outcomes["timeout" if "did not finish" in str(exc) else "PteFormatError"] += 1
+            continue
+        except Exception as exc:  # the point of the test: report which input escaped
+            pytest.fail(f"input {index} ({kind}, seed {SEED}) raised {type(exc).__name__}: {exc}")
+        _check_report(report, data)
+        outcomes["report"] += 1
+    seconds = time.perf_counter() - start
+    summary = f"fuzz: {FUZZ_INPUTS} inputs in {seconds:.1f} s: " + ", ".join(
+        f"{n} {k}" for k, n in sorted(outcomes.items())
+    )
+    record_property("fuzz_inputs", FUZZ_INPUTS)
+    record_property("fuzz_summary", summary)
+    with capsys.disabled():
+        print(f"\n{summary}")
+    assert sum(outcomes.values()) == FUZZ_INPUTS
+    assert outcomes["PteFormatError"] > FUZZ_INPUTS // 4  # the mutations do break files
+    assert seconds < 90
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    choice=st.integers(0, 1),
+    edits=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=12),
+    cut=st.one_of(st.none(), st.integers(0, 1 << 20)),
+)
+def test_property_edited_files_fail_cleanly_or_report(corpus_ready, choice, edits, cut):
+    data = bytearray(_CORPUS[choice])
+    for position, value in edits:
+        data[position % len(data)] = value
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    data = bytes(data)
+    try:
+        report = inspect_pte(data, timeout=PER_INPUT_TIMEOUT)
+    except PteFormatError:
+        return
+    _check_report(report, data)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=256))
+def test_property_arbitrary_bytes(data):
+    try:
+        inspect_pte(data, timeout=PER_INPUT_TIMEOUT)
+    except PteFormatError as exc:
+        assert "<bytes>" in str(exc)
