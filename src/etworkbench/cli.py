@@ -99,6 +99,12 @@ def _cmd_lower(args: argparse.Namespace) -> int:
             print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
 
     common = dict(priority=args.priority, out_dir=args.out, progress=progress)
+    if args.exclude_ops:
+        if args.preview or args.jobs or args.timeout:
+            raise UsageError(
+                "--exclude-op works with the in-process lowering; drop --preview/--jobs/--timeout"
+            )
+        common["exclude_ops"] = args.exclude_ops
     if args.no_cache:
         common["cache"] = False
     if args.preview:
@@ -251,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="stop a program's worker after this long (implies workers)",
+    )
+    p.add_argument(
+        "--exclude-op",
+        dest="exclude_ops",
+        action="append",
+        default=[],
+        metavar="OP",
+        help="keep this op on CPU in every backend, e.g. aten.mean.dim (repeatable)",
     )
     p.set_defaults(func=_cmd_lower)
 

@@ -20,6 +20,7 @@ from ..backends._base import op_name
 from ..errors import UsageError
 from ..models import ModelSpec, load_model
 from ._cache import ProgramCache, program_key
+from ._exclude import exclude_partitioner, excluded_reason, normalize_exclude_ops
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
 from ._stages import StageClock, timed_partition_and_preprocess
@@ -40,6 +41,7 @@ def lower(
     name: str | None = None,
     progress: Progress | None = None,
     cache: bool = True,
+    exclude_ops: Sequence[str] | None = None,
 ) -> LoweringReport:
     """Lower `model` for each backend (or one ordered priority list) and explain the result.
 
@@ -47,7 +49,9 @@ def lower(
     with `example_inputs`. Returns a `LoweringReport`; `.pte` files are written to `out_dir`
     as `<model>_<backend>[_<scheme>].pte` when it is given. With `cache=True` a program already
     lowered with the same model, inputs, backends, scheme and versions is served from disk.
+    `exclude_ops` (e.g. ["aten.mean.dim"]) keeps those ops on CPU in every backend.
     """
+    excluded_ops = normalize_exclude_ops(exclude_ops)
     spec = load_model(model, example_inputs, name)
     chosen = _resolve_backends(backends)
     groups = [chosen] if priority else [[b] for b in chosen]
@@ -82,10 +86,13 @@ def lower(
             result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
             result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
             continue
-        key = program_key(spec, result.backends, scheme) if cache and calibration is None else None
+        cacheable = cache and calibration is None and not excluded_ops
+        key = program_key(spec, result.backends, scheme) if cacheable else None
         try:
             if not (key and _from_cache(key, result, notify)):
-                _lower_group(spec, group, scheme, result, exported, calibration, notify)
+                _lower_group(
+                    spec, group, scheme, result, exported, calibration, notify, excluded_ops
+                )
                 if key:
                     ProgramCache().put(key, result)
         except _StageFailure as failure:
@@ -170,7 +177,7 @@ def _export(spec: ModelSpec) -> Any:
         raise _StageFailure(triage("export", exc, op_name)) from exc
 
 
-def _lower_group(spec, group, scheme, result, exported, calibration, notify) -> None:
+def _lower_group(spec, group, scheme, result, exported, calibration, notify, exclude=()) -> None:
     from executorch.exir import to_edge_transform_and_lower
 
     label = result.backend
@@ -192,6 +199,9 @@ def _lower_group(spec, group, scheme, result, exported, calibration, notify) -> 
         partitioners = [p for backend in group for p in backend.partitioners(scheme)]
     except Exception as exc:
         raise _StageFailure(triage("partition", exc, op_name)) from exc
+    excluded: dict[str, tuple[str, bool]] = {}  # node name -> (op spec, backend had taken it)
+    if exclude:
+        partitioners = [exclude_partitioner(p, list(exclude), excluded) for p in partitioners]
     config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
     reasons = Reasons()
     clock = StageClock()
@@ -211,7 +221,10 @@ def _lower_group(spec, group, scheme, result, exported, calibration, notify) -> 
 
     names = {delegate_id: b.name for b in group for delegate_id in b.delegate_ids}
     result.placement = analyze_placement(
-        edge.exported_program().graph_module, names, _reason_finder(group, reasons), op_name
+        edge.exported_program().graph_module,
+        names,
+        _reason_finder(group, reasons, excluded),
+        op_name,
     )
 
     notify(label, "to_executorch")
@@ -243,8 +256,17 @@ class _capture_all:
         self._stack.__exit__(*exc)
 
 
-def _reason_finder(group: list[Backend], reasons: Reasons) -> Callable[[Any], str]:
+def _reason_finder(
+    group: list[Backend], reasons: Reasons, excluded: dict[str, tuple[str, bool]] | None = None
+) -> Callable[[Any], str]:
     def reason_for(node: Any) -> str:
+        if excluded and node.name in excluded:
+            op, taken = excluded[node.name]
+            user = excluded_reason(op)
+            return user if taken else f"{user}; not taken anyway: {backend_reason(node)}"
+        return backend_reason(node)
+
+    def backend_reason(node: Any) -> str:
         captured = reasons.for_node(node.name)
         parts: list[str] = []
         for backend in group:
