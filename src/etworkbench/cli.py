@@ -28,6 +28,7 @@ def _quiet_libraries() -> None:
         logging.ERROR
     )  # import-time deprecation noise
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("TORCH_LOGS", "-dynamic")  # symbolic-shape warnings of failed exports
 
 
 def _cmd_backends(args: argparse.Namespace) -> int:

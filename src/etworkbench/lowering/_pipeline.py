@@ -24,7 +24,7 @@ from ._exclude import exclude_partitioner, excluded_reason, normalize_exclude_op
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
 from ._stages import StageClock, timed_partition_and_preprocess
-from ._triage import Failure, triage
+from ._triage import Failure, lead_with_summary, triage
 
 Progress = Callable[[str, str], None]  # (program label, stage)
 
@@ -169,12 +169,22 @@ def _scheme_for(group: list[Backend], quantization: str | None) -> str:
 
 
 def _export(spec: ModelSpec) -> Any:
+    import contextlib
+    import io
+    import sys
+
     import torch
 
+    # torch prints the partial graph of a failed export to stderr; the failure says it better.
+    captured = io.StringIO()
     try:
-        return torch.export.export(spec.module, spec.example_inputs)
+        with contextlib.redirect_stderr(captured):
+            program = torch.export.export(spec.module, spec.example_inputs)
     except Exception as exc:
-        raise _StageFailure(triage("export", exc, op_name)) from exc
+        failure = lead_with_summary(triage("export", exc, op_name), spec.describe_inputs())
+        raise _StageFailure(failure) from exc
+    sys.stderr.write(captured.getvalue())
+    return program
 
 
 def _lower_group(spec, group, scheme, result, exported, calibration, notify, exclude=()) -> None:
@@ -213,7 +223,8 @@ def _lower_group(spec, group, scheme, result, exported, calibration, notify, exc
                 kwargs["compile_config"] = config
             edge = to_edge_transform_and_lower(program, **kwargs)
     except Exception as exc:
-        raise _StageFailure(triage(clock.failed_stage or "to_edge", exc, op_name)) from exc
+        failure = triage(clock.failed_stage or "to_edge", exc, op_name)
+        raise _StageFailure(lead_with_summary(failure, spec.describe_inputs())) from exc
     total = time.perf_counter() - start
     result.timings_s["partition"] = round(clock.seconds.get("partition", 0.0), 4)
     result.timings_s["preprocess"] = round(clock.seconds.get("preprocess", 0.0), 4)

@@ -72,6 +72,36 @@ def triage(stage: str, exc: BaseException, op_name=None) -> Failure:
     )
 
 
+def lead_with_summary(failure: Failure, inputs: str) -> Failure:
+    """Put one line a user can act on, with the source line, before a long library message."""
+    text = failure.message
+    at = f" at {failure.source}" if failure.source else ""
+    if failure.stage == "export" and (
+        "data-dependent" in text or failure.type.startswith("GuardOnDataDependent")
+    ):
+        head = (
+            f"torch.export cannot trace Python control flow that depends on tensor values{at}; "
+            "use torch.cond, or branch on shapes or constants instead"
+        )
+    elif failure.stage == "export":
+        first = text.strip().splitlines()[0][:300] if text.strip() else failure.type
+        head = (
+            f"torch.export failed running forward() on the example inputs ({inputs}){at}: "
+            f"{first}; check that they match what forward() expects (shape, dtype, count)"
+        )
+    elif "mismatched dtypes" in text:
+        match = re.search(r"Operator: <EdgeOpOverload: ([\w.]+)>", text)
+        which = match.group(1) if match else "an operator"
+        head = (
+            f"{which} got tensors of different dtypes{at}; check the dtypes of the example "
+            f"inputs ({inputs}) against the model's weights"
+        )
+    else:
+        return failure
+    failure.message = f"{head}\n\n{text}"
+    return failure
+
+
 def _user_frame(exc: BaseException) -> str | None:
     """The deepest traceback frame outside the ML libraries (the user's model code), if any."""
     here = os.path.dirname(os.path.dirname(__file__))

@@ -215,7 +215,7 @@ def _load_factory(reference: str, name: str | None) -> ModelSpec:
     ):
         raise UsageError(
             f"model factory {reference!r} must return (nn.Module, example_inputs_tuple), "
-            f"but returned {type(produced).__name__}"
+            f"but returned {type(produced).__name__}; e.g. `return MyNet(), (torch.randn(1, 3, 224, 224),)`"
         )
     module_obj, inputs = produced
     label = (
@@ -229,7 +229,10 @@ def _load_factory(reference: str, name: str | None) -> ModelSpec:
 
 def _import_file(path: Path, reference: str):
     if not path.exists():
-        raise UsageError(f"model reference {reference!r}: file {str(path)!r} does not exist")
+        raise UsageError(
+            f"model reference {reference!r}: file {str(path)!r} does not exist; check the path "
+            f"(relative paths start at {str(Path.cwd())!r})"
+        )
     if path.is_dir():
         raise UsageError(
             f"model reference {reference!r}: {str(path)!r} is a directory; name a .py file"
@@ -274,6 +277,7 @@ def _check_inputs(inputs: Any, what: str) -> tuple:
     for index, value in enumerate(inputs):
         if not isinstance(value, (torch.Tensor, int, float, bool)):
             raise UsageError(
-                f"{what}[{index}] is a {type(value).__name__}; export needs tensors (or plain numbers)"
+                f"{what}: item {index} is a {type(value).__name__}; export needs tensors (or plain "
+                "numbers), one per forward() argument"
             )
     return inputs
