@@ -53,6 +53,7 @@ class BackendResult:
     pte_path: str | None = None
     cached: bool = False  # served from the on-disk cache (timings are the original lowering's)
     preview: bool = False  # placement only: partitioned, not compiled; no .pte
+    run_report: Any = None  # a RunReport after .run(); None when not run
     _buffer: bytes | None = field(default=None, repr=False)
     _model_spec: Any = field(default=None, repr=False)
 
@@ -84,6 +85,13 @@ class BackendResult:
         self.timings_s["save"] = round(time.perf_counter() - start, 4)
         self.pte_path = str(written)
         return written
+
+    def run(self, **kwargs: Any) -> Any:
+        """Run the .pte on this host (see `lowering._run.run_program`); stores `run_report`."""
+        from ._run import run_program
+
+        self.run_report = run_program(self, **kwargs)
+        return self.run_report
 
     def summary_line(self) -> str:
         if self.status == "ok" and self.preview:
@@ -151,6 +159,7 @@ class BackendResult:
             "error": _failure_dict(self.error),
             "reason": self.reason or None,
             "hint": self.hint or None,
+            "run": self.run_report.to_dict() if self.run_report is not None else None,
         }
 
 
@@ -190,7 +199,10 @@ class LoweringReport:
         lines = [
             f"{verb} {len(self.ok)}/{len(self.results)} backends for {self.model} ({self.inputs})"
         ]
-        lines += ["  " + r.summary_line() for r in self.results]
+        for r in self.results:
+            lines.append("  " + r.summary_line())
+            if r.run_report is not None:
+                lines.append("    " + r.run_report.summary_line())
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
