@@ -108,6 +108,8 @@ def _cmd_lower(args: argparse.Namespace) -> int:
         common["exclude_ops"] = args.exclude_ops
     if args.no_cache:
         common["cache"] = False
+    if args.run and args.preview:
+        raise UsageError("--run needs a compiled program; drop --preview")
     if args.preview:
         from .lowering import preview
 
@@ -120,11 +122,17 @@ def _cmd_lower(args: argparse.Namespace) -> int:
         )
     else:
         report = lower(args.model, args.backends, args.quant, **common)
+    run_failed = False
+    if args.run:
+        for result in report.results:
+            progress(result.backend, "run")
+            run = result.run(repeats=args.repeats, profile=args.profile)
+            run_failed |= run.status == "failed"
     if args.json:
         print(report.to_json())
     else:
         print(report.summary())
-    return EXIT_OK if all(r.ok for r in report.results) else EXIT_FAILED
+    return EXIT_OK if all(r.ok for r in report.results) and not run_failed else EXIT_FAILED
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
@@ -266,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="OP",
         help="keep this op on CPU in every backend, e.g. aten.mean.dim (repeatable)",
+    )
+    p.add_argument(
+        "--run",
+        action="store_true",
+        help="run each program here: latency, error against float eager, peak memory "
+        "(programs that cannot run on this host say why)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=20, metavar="N", help="timed runs after warm-up (--run)"
+    )
+    p.add_argument(
+        "--profile", action="store_true", help="with --run: per-operator/delegate ETDump times"
     )
     p.set_defaults(func=_cmd_lower)
 
