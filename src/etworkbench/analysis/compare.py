@@ -1,0 +1,203 @@
+"""One model, several (backend, scheme) programs side by side: size, delegated share, speed, error.
+
+Each program is lowered with the normal engine (and so the program cache) and, with
+`run=True`, run on this host against the float eager model. Pairs that cannot be lowered or
+run here stay in the table with their status and reason, so the comparison never silently
+drops a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..errors import UsageError
+
+
+@dataclass
+class ComparisonRow:
+    """One (backend, scheme) program. Run fields are None when it did not run here."""
+
+    backend: str
+    scheme: str
+    status: str  # lowering: ok | failed | unavailable | invalid
+    run_status: str | None = None  # ok | failed | not runnable here | not run; None: run=False
+    pte_bytes: int | None = None
+    delegated_share: float | None = None  # delegated nodes / all placed nodes
+    latency_ms: float | None = None  # median
+    latency_p90_ms: float | None = None
+    max_abs_error: float | None = None
+    mean_abs_error: float | None = None
+    top1: float | None = None  # top-1 agreement with float eager (classifiers)
+    top5: float | None = None
+    peak_memory_bytes: int | None = None
+    reason: str = ""  # why a row has no numbers
+
+
+@dataclass
+class Comparison:
+    """The rows of one `compare()` call, plus the lowering results behind them."""
+
+    model: str
+    inputs: str
+    rows: list[ComparisonRow]
+    results: list[Any] = field(default_factory=list, repr=False)  # BackendResult per row or None
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [asdict(row) for row in self.rows]
+
+    def to_dataframe(self) -> Any:
+        """A pandas DataFrame, one row per (backend, scheme)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dicts())
+
+    def summary(self) -> str:
+        from ..views.tables import text_table
+
+        headers = ["backend", "scheme", "status", "MB", "delegated", "ms", "max err", "top-1"]
+        body = []
+        for r in self.rows:
+            status = r.status if r.status != "ok" or r.run_status in (None, "ok") else r.run_status
+            body.append(
+                [
+                    r.backend,
+                    r.scheme,
+                    status + (f": {r.reason}" if r.reason else ""),
+                    _fmt(r.pte_bytes, lambda v: f"{v / 1e6:.2f}"),
+                    _fmt(r.delegated_share, lambda v: f"{v:.0%}"),
+                    _fmt(r.latency_ms, lambda v: f"{v:.3f}"),
+                    _fmt(r.max_abs_error, lambda v: f"{v:.2e}"),
+                    _fmt(r.top1, lambda v: f"{v:.0%}"),
+                ]
+            )
+        return f"{self.model} ({self.inputs})\n" + text_table(headers, body)
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython
+        printer.text(self.summary())
+
+
+def _fmt(value: Any, how) -> str:
+    return "" if value is None else how(value)
+
+
+def default_pairs() -> list[tuple[str, str]]:
+    """Every scheme of every backend that can lower here (can be many lowerings)."""
+    from ..backends import backend_names, get_backend
+
+    pairs = []
+    for name in backend_names():
+        backend = get_backend(name)
+        if backend.lowers_here and backend.availability.available:
+            pairs += [(name, scheme) for scheme in backend.schemes]
+    return pairs
+
+
+def compare(
+    model: Any,
+    pairs: Iterable[tuple[str, str | None]] | None = None,
+    *,
+    run: bool = True,
+    example_inputs: tuple | None = None,
+    repeats: int = 20,
+    random_inputs: int = 4,
+    cache: bool = True,
+    progress: Any = None,
+) -> Comparison:
+    """Lower (and with `run=True` run) `model` for each (backend, scheme) pair.
+
+    `backend` may be a priority list written "vulkan+xnnpack"; `scheme=None` means that
+    backend's default. Pairs sharing a scheme are lowered in one call, so the float model is
+    exported once per scheme.
+    """
+    from ..lowering import lower
+    from ..models import load_model
+
+    spec = load_model(model, example_inputs)
+    wanted = [(b, s) for b, s in (pairs if pairs is not None else default_pairs())]
+    if not wanted:
+        raise UsageError("no (backend, scheme) pairs to compare")
+    results: list[Any] = [None] * len(wanted)
+    rows: list[ComparisonRow | None] = [None] * len(wanted)
+
+    groups: dict[tuple[str | None, bool], list[int]] = {}
+    for index, (backend, scheme) in enumerate(wanted):
+        problem = _invalid(backend, scheme)
+        if problem:
+            rows[index] = ComparisonRow(backend, scheme or "", "invalid", reason=problem)
+            continue
+        groups.setdefault((scheme, "+" in backend), []).append(index)
+
+    for (scheme, priority), indices in groups.items():
+        batches = [[i] for i in indices] if priority else [indices]
+        for batch in batches:
+            names = [wanted[i][0] for i in batch]
+            backends: Sequence[str] = names[0].split("+") if priority else names
+            report = lower(
+                spec, backends, scheme, priority=priority, cache=cache, progress=progress
+            )
+            for i, result in zip(batch, _match(report, names), strict=True):
+                results[i] = result
+                if run:
+                    result.run(repeats=repeats, random_inputs=random_inputs)
+                rows[i] = row_of(result, run)
+    return Comparison(spec.name, spec.describe_inputs(), rows, results)
+
+
+def _invalid(backend: str, scheme: str | None) -> str:
+    """Why a pair cannot be lowered at all (bad names), or ''. Unavailable is not invalid."""
+    from ..backends import get_backend
+
+    try:
+        parts = [get_backend(name) for name in backend.split("+")]
+    except UsageError as exc:
+        return str(exc)
+    lead = parts[0]
+    if scheme is not None and lead.availability.available and scheme not in lead.schemes:
+        return f"{lead.title} has no scheme {scheme!r}; it has {', '.join(lead.schemes)}"
+    return ""
+
+
+def _match(report: Any, names: list[str]) -> list[Any]:
+    """Results in the order of `names` (the engine resolves aliases and drops duplicates)."""
+    from ..backends import get_backend
+
+    by_name = {r.backend: r for r in report.results}
+    out = []
+    for name in names:
+        key = "+".join(get_backend(part).name for part in name.split("+"))
+        out.append(by_name[key])
+    return out
+
+
+def row_of(result: Any, ran: bool = True) -> ComparisonRow:
+    """A table row from a `BackendResult` (and its `run_report`, if it ran)."""
+    placement = result.placement
+    share = None
+    if placement is not None:
+        total = placement.delegated_nodes + placement.fallback_nodes
+        share = placement.delegated_nodes / total if total else None
+    row = ComparisonRow(
+        backend=result.backend,
+        scheme=result.scheme,
+        status=result.status,
+        pte_bytes=result.pte_bytes,
+        delegated_share=share,
+    )
+    if not result.ok:
+        row.reason = result.reason or (result.error.one_line if result.error else "")
+    run = result.run_report
+    if ran and run is not None:
+        row.run_status = run.status
+        if run.ok:
+            row.latency_ms = run.latency_ms.median
+            row.latency_p90_ms = run.latency_ms.p90
+            row.max_abs_error = run.error.max_abs
+            row.mean_abs_error = run.error.mean_abs
+            row.top1 = run.error.top1_agreement
+            row.top5 = run.error.top5_agreement
+            row.peak_memory_bytes = run.peak_memory_bytes
+        elif result.ok:
+            row.reason = run.failure.one_line if run.failure else run.reason
+    return row
