@@ -119,7 +119,10 @@ def test_fuzz_mutated_pte_files(corpus, record_property, capsys):
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    database=None,  # nothing written into the work tree
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     choice=st.integers(0, 1),
@@ -140,7 +143,7 @@ def test_property_edited_files_fail_cleanly_or_report(corpus_ready, choice, edit
     _check_report(report, data)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(st.binary(max_size=256))
 def test_property_arbitrary_bytes(data):
     try:

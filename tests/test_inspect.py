@@ -185,3 +185,35 @@ def test_worker_killed_between_files_is_replaced(teaching_pte):
     os.kill(pte_file._WORKER._pid, signal.SIGKILL)
     time.sleep(0.2)
     assert inspect_pte(data).total_bytes == len(data)  # not blamed on the file
+
+
+def test_reader_crash_is_a_format_error(teaching_pte, monkeypatch):
+    import os
+    import signal
+
+    from etworkbench.analysis import pte_file
+
+    pte_file._WORKER.stop()
+    monkeypatch.setattr(pte_file, "_parse", lambda *a: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(PteFormatError, match=r"the reader process died \(killed by signal 9\)"):
+        inspect_pte(teaching_pte.read_bytes())
+    pte_file._WORKER.stop()
+
+
+def test_a_forked_process_gets_its_own_worker(teaching_pte):
+    """After fork the parent's worker is not the child's: the child must not talk to it."""
+    import os
+
+    data = teaching_pte.read_bytes()
+    inspect_pte(data)  # the parent has a worker now
+    pid = os.fork()
+    if pid == 0:  # never return into pytest from here
+        ok = False
+        try:
+            ok = inspect_pte(data).total_bytes == len(data)
+        except BaseException:
+            pass
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert inspect_pte(data).total_bytes == len(data)  # and the parent's still works

@@ -25,7 +25,7 @@ class ForkedWorker:
     def __init__(self, work: Callable[..., tuple[str, Any]], preload: str = "") -> None:
         self._work, self._preload = work, preload
         self._lock = threading.Lock()
-        self._pid = 0
+        self._pid = self._owner = 0  # the child, and the process that forked it
         self._budget = 0
         self._to_child = self._from_child = -1
 
@@ -33,6 +33,8 @@ class ForkedWorker:
         """`work(*args)` in the child: its (status, payload), or ("timeout"/"crash", ...)."""
         with self._lock:
             budget = 1 << max(budget - 1, 1).bit_length()  # fewer restarts as sizes vary
+            if self._pid and self._owner != os.getpid():  # we are a fork: that child is not ours
+                self._forget()
             if not self._pid or self._budget < budget:
                 self._start(budget)
             request = pickle.dumps(args, protocol=5)
@@ -40,14 +42,17 @@ class ForkedWorker:
                 _write_frame(self._to_child, request)
             except OSError:  # the idle child died (killed from outside): start another
                 self._start(budget)
-                _write_frame(self._to_child, request)
+                try:
+                    _write_frame(self._to_child, request)
+                except OSError:
+                    return "crash", self.stop()
             try:
                 reply = _read_frame(self._from_child, time.monotonic() + timeout)
             except TimeoutError:
                 self.stop()
                 return "timeout", None
             except (EOFError, OSError):
-                return "crash", self.stop()
+                return "crash", self.stop(grace=1.0)
             status, payload = pickle.loads(reply)
             if status == "memory":
                 self.stop()  # a fresh heap for the next file
@@ -66,31 +71,39 @@ class ForkedWorker:
             _serve(self._work, down_r, up_w, budget)
         os.close(down_r)
         os.close(up_w)
-        self._pid, self._budget = pid, budget
+        self._pid, self._owner, self._budget = pid, os.getpid(), budget
         self._to_child, self._from_child = down_w, up_r
 
-    def stop(self) -> str:
-        """Kill and reap the child; return how it ended."""
-        if not self._pid:
-            return "not started"
+    def _forget(self) -> None:
         for fd in (self._to_child, self._from_child):
             try:
                 os.close(fd)
             except OSError:
                 pass
+        self._pid = 0
+
+    def stop(self, grace: float = 0.0) -> str:
+        """Reap the child (killing it if it has not exited within `grace` s); how it ended."""
+        if not self._pid:
+            return "not started"
+        pid = self._pid
+        self._forget()
         how = "stopped"
         try:
-            pid, status = os.waitpid(self._pid, os.WNOHANG)
-            if pid == 0:
-                os.kill(self._pid, signal.SIGKILL)
-                _, status = os.waitpid(self._pid, 0)
+            deadline = time.monotonic() + grace
+            done, status = os.waitpid(pid, os.WNOHANG)
+            while not done and time.monotonic() < deadline:
+                time.sleep(0.01)
+                done, status = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
             elif os.WIFSIGNALED(status):
                 how = f"killed by signal {os.WTERMSIG(status)}"
             else:
                 how = f"exit status {os.WEXITSTATUS(status)}"
         except ChildProcessError:
             pass
-        self._pid = 0
         return how
 
 
