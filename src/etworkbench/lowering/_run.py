@@ -94,9 +94,10 @@ class RunReport:
         return self.status == "ok"
 
     def summary_line(self) -> str:
+        if self.failure is not None:
+            return f"run {self.failure.one_line}"  # "run failed: <type>: <message>"
         if self.status != "ok":
-            detail = self.failure.one_line if self.failure else self.reason
-            return f"run: {self.status}: {detail}"
+            return f"run: {self.status}: {self.reason}"
         lat, err = self.latency_ms, self.error
         top1 = f"  top-1 {err.top1_agreement:.0%}" if err.top1_agreement is not None else ""
         mem = (
