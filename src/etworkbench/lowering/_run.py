@@ -47,6 +47,7 @@ class OutputError:
     max_abs: float
     mean_abs: float
     reference_max_abs: float  # the scale of eager outputs, to read max_abs against
+    relative_max_abs: float | None  # max_abs / reference_max_abs (None when eager is all 0)
     top1_agreement: float | None = None
     top5_agreement: float | None = None
     rows: int = 0  # classifier rows compared (inputs x batch)
@@ -83,6 +84,7 @@ class RunReport:
     error: OutputError | None = None
     peak_memory_bytes: int | None = None
     memory_method: str = ""
+    memory_detail: dict[str, int | None] = field(default_factory=dict)
     load_ms: float | None = None
     inputs_checked: int = 0
     failure: Failure | None = None
@@ -99,6 +101,7 @@ class RunReport:
         if self.status != "ok":
             return f"run: {self.status}: {self.reason}"
         lat, err = self.latency_ms, self.error
+        rel = f" ({err.relative_max_abs:.1%} of output scale)" if err.relative_max_abs else ""
         top1 = f"  top-1 {err.top1_agreement:.0%}" if err.top1_agreement is not None else ""
         mem = (
             f"  peak +{self.peak_memory_bytes / 1e6:.1f} MB"
@@ -107,7 +110,7 @@ class RunReport:
         )
         return (
             f"run: {lat.median:.3f} ms median (p90 {lat.p90:.3f}, {lat.repeats} runs)  "
-            f"max abs err {err.max_abs:.2e}  mean {err.mean_abs:.2e}{top1}{mem}  "
+            f"max abs err {err.max_abs:.2e}{rel}  mean {err.mean_abs:.2e}{top1}{mem}  "
             f"({self.inputs_checked} inputs)"
         )
 
@@ -239,6 +242,7 @@ def compare_outputs(
         max_abs=max_abs,
         mean_abs=abs_sum / count if count else 0.0,
         reference_max_abs=ref_max,
+        relative_max_abs=max_abs / ref_max if ref_max > 0 else None,
         top1_agreement=top1_hits / rows if rows else None,
         top5_agreement=top5_hits / rows if rows and has_top5 else None,
         rows=rows,
@@ -248,35 +252,90 @@ def compare_outputs(
 # -- memory -----------------------------------------------------------------------------------
 
 
-class _PeakRss:
-    """Peak resident memory above the starting RSS, over a window (Linux VmHWM).
+class _MemoryMeter:
+    """Native memory a run takes: two Linux measurements, the larger one reported.
 
-    Resets the process high-water mark via /proc/self/clear_refs, so native allocations
-    (runtime arenas, delegate workspaces, XNNPACK packed weights) count, which tracemalloc
-    would not see. Memory the process had freed and reuses in the window is not counted, so
-    this is a lower bound on what a fresh process would need.
+    * heap: bytes glibc's malloc has handed out (mallinfo2, all arenas) above the start,
+      sampled after load and after each phase of executions. It sees native allocations
+      (XNNPACK packed weights, runtime arenas, delegate workspaces) that tracemalloc would
+      not, and it counts reused free memory; it misses transients inside one execute and
+      memory mapped outside malloc.
+    * rss: the resident high-water mark (VmHWM, reset via /proc/self/clear_refs) above the
+      starting RSS. It sees everything resident, but not pages the process had already
+      freed and reuses, so after a lowering in the same process it under-counts badly.
     """
 
-    method = "peak RSS over load + all executions minus RSS before (Linux VmHWM, reset via /proc/self/clear_refs)"
+    method = (
+        "max of: glibc heap in use (mallinfo2) sampled after load and after each run phase, "
+        "and peak RSS (VmHWM) over load + runs; each minus its value before loading"
+    )
 
     def __init__(self) -> None:
-        self.bytes: int | None = None
-        self.note = ""
+        self.heap_peak: int | None = None
+        self.rss_peak: int | None = None
+        self.notes: list[str] = []
+        self._heap = _heap_reader()
+        if self._heap is None:
+            self.notes.append("heap not measured: no glibc mallinfo2 here")
 
-    def __enter__(self) -> _PeakRss:
-        self._start = _status_kb("VmRSS")
+    @property
+    def bytes(self) -> int | None:
+        values = [v for v in (self.heap_peak, self.rss_peak) if v is not None]
+        return max(values) if values else None
+
+    @property
+    def description(self) -> str:
+        return "; ".join([self.method, *self.notes])
+
+    def sample(self) -> None:
+        if self._heap is not None and self._heap_start is not None:
+            used = self._heap() - self._heap_start
+            self.heap_peak = max(self.heap_peak or 0, used)
+
+    def __enter__(self) -> _MemoryMeter:
+        self._heap_start = self._heap() if self._heap is not None else None
+        self._rss_start = _status_kb("VmRSS")
         try:
             with open("/proc/self/clear_refs", "w") as handle:
                 handle.write("5")
         except OSError as exc:
-            self._start = None
-            self.note = f"peak memory not measured: cannot reset the RSS high-water mark ({exc})"
+            self._rss_start = None
+            self.notes.append(f"RSS not measured: cannot reset its high-water mark ({exc})")
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.sample()
         peak = _status_kb("VmHWM")
-        if self._start is not None and peak is not None:
-            self.bytes = max(0, peak - self._start) * 1024
+        if self._rss_start is not None and peak is not None:
+            self.rss_peak = max(0, peak - self._rss_start) * 1024
+
+
+def _heap_reader():
+    """A function returning glibc's in-use heap bytes, or None off glibc."""
+    import ctypes
+    import ctypes.util
+
+    class _Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena", "ordblks", "smblks", "hblks", "hblkhd",
+                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+            )
+        ]  # fmt: skip
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallinfo2 = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = _Mallinfo2
+
+    def in_use() -> int:
+        info = mallinfo2()
+        return int(info.uordblks + info.hblkhd)  # small/medium chunks + mmapped chunks
+
+    return in_use
 
 
 def _status_kb(key: str) -> int | None:
@@ -327,20 +386,23 @@ def run_program(
     from executorch.runtime import Runtime
 
     outputs: list[list[Any]] = []
-    memory = _PeakRss()
+    memory = _MemoryMeter()
     try:
         with memory:
             start = time.perf_counter()
             program = Runtime.get().load_program(result._buffer)
             method = program.load_method("forward")
             load_ms = (time.perf_counter() - start) * 1000
+            memory.sample()
             for _ in range(warmup):
                 method.execute(base)
+            memory.sample()
             times = []
             for _ in range(repeats):
                 start = time.perf_counter_ns()
                 method.execute(base)
                 times.append((time.perf_counter_ns() - start) / 1e6)
+            memory.sample()
             for batch in checks:
                 outputs.append(_tensors(method.execute(batch)))
         with torch.no_grad():
@@ -356,7 +418,8 @@ def run_program(
         latency_ms=_latency(times, warmup),
         error=error,
         peak_memory_bytes=memory.bytes,
-        memory_method=memory.note or _PeakRss.method,
+        memory_method=memory.description,
+        memory_detail={"heap_bytes": memory.heap_peak, "rss_hwm_bytes": memory.rss_peak},
         load_ms=round(load_ms, 3),
         inputs_checked=len(checks),
         host=host,
@@ -437,16 +500,16 @@ def profile_program(buffer: bytes, inputs: tuple, executions: int = 5) -> Profil
     return profile
 
 
+_KINDS = {
+    "Method::execute": "method",
+    "DELEGATE_CALL": "delegate call",
+    "OPERATOR_CALL": "operator call",
+}
+
+
 def _event_kind(event: Any) -> str:
     if event.is_delegated_op:
         return "delegate op"
-    name = event.name
-    if name == "Method::execute":
-        return "method"
-    if name == "DELEGATE_CALL":
-        return "delegate call"
-    if name.startswith("native_call_"):
+    if event.name.startswith("native_call_"):
         return "CPU kernel"
-    if name == "OPERATOR_CALL":
-        return "operator call"
-    return "other"
+    return _KINDS.get(event.name, "other")
