@@ -202,7 +202,7 @@ def test_save_to_a_directory(teaching_result, tmp_path):
 
 def test_save_under_a_file(teaching_result, tmp_path):
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(UsageError, match="Not a directory; choose a writable location"):
+    with pytest.raises(UsageError, match="afile' is a file, not a directory; choose another"):
         teaching_result.save(tmp_path / "afile" / "m.pte")
     assert _leftovers(tmp_path) == ["afile"]
 
@@ -237,7 +237,7 @@ def test_out_dir_that_is_a_file_fails_the_save_stage(tmp_path, capsys):
     blocker.write_text("not a directory")
     code, text = _cli(["lower", "teaching_net", "--out", str(blocker)], capsys)
     assert code == 1
-    assert "xnnpack: failed: save failed" in text and "Not a directory" in text
+    assert "xnnpack: failed: save failed" in text and "out' is a file, not a directory" in text
     assert _leftovers(tmp_path) == ["out"]
 
 

@@ -28,6 +28,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             raise UsageError(
                 f"cannot create directory {str(parent)!r} for {target.name!r}: {exc.strerror or exc}; choose a writable location"
             ) from exc
+    if not parent.is_dir():
+        raise UsageError(
+            f"cannot save to {str(target)!r}: {str(parent)!r} is a file, not a directory; "
+            "choose another location"
+        )
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
