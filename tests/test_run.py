@@ -71,7 +71,9 @@ def test_xnnpack_fp32_latency_error_and_memory_fields():
     assert report.error.top1_agreement == 1.0 and report.error.top5_agreement == 1.0
     assert report.error.rows == report.inputs_checked == 5  # example + 4 random, batch 1
     assert report.load_ms is not None and report.load_ms > 0
-    assert report.peak_memory_bytes is None or report.peak_memory_bytes >= 0
+    assert set(report.memory_detail) == {"heap_bytes", "rss_hwm_bytes"}
+    heap = report.memory_detail["heap_bytes"]
+    assert heap is None or report.peak_memory_bytes >= heap > 0  # the runtime allocates
     assert report.memory_method
     assert "XnnpackBackend" in report.host["runtime_backends"]
 
