@@ -217,3 +217,12 @@ def test_a_forked_process_gets_its_own_worker(teaching_pte):
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert inspect_pte(data).total_bytes == len(data)  # and the parent's still works
+
+
+def test_relative_path_after_chdir(teaching_pte, tmp_path, monkeypatch):
+    """The reader process keeps its own cwd, so it must be given the resolved path."""
+    inspect_pte(teaching_pte)  # the reader exists, with the current cwd
+    (tmp_path / "here.pte").write_bytes(teaching_pte.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    report = inspect_pte("here.pte")
+    assert report.path == "here.pte" and report.total_bytes == teaching_pte.stat().st_size

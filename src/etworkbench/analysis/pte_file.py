@@ -139,14 +139,15 @@ def inspect_pte(
     malicious file could then make it hang). `timeout` (seconds) and `memory_limit` (bytes the
     parse may allocate) default to values scaled by the file size.
     """
-    label, data = _read(source)
-    program_size, segment_base = check_layout(label, data)
-    timeout = timeout if timeout is not None else 10.0 + len(data) / 50e6
-    budget = memory_limit if memory_limit is not None else (512 << 20) + 4 * len(data)
+    label, head, size, content = _read(source)
+    program_size, segment_base = check_layout(label, head, size)
+    timeout = timeout if timeout is not None else 10.0 + size / 50e6
+    budget = memory_limit if memory_limit is not None else (512 << 20) + 4 * size
+    args = (content, size, program_size, segment_base)
     if isolate and hasattr(os, "fork"):
-        status, payload = _WORKER.run((data, program_size, segment_base), timeout, budget)
+        status, payload = _WORKER.run(args, timeout, budget)
     else:
-        status, payload = _parse_guarded(data, program_size, segment_base)
+        status, payload = _parse_guarded(*args)
     if status == "timeout":
         raise PteFormatError(
             f"{label}: reading it did not finish within {timeout:.0f} s; the file is corrupt "
@@ -161,12 +162,14 @@ def inspect_pte(
         raise PteFormatError(f"{label}: the reader process died ({payload}); the file is corrupt")
     if status == "error":
         raise PteFormatError(f"{label}: {payload}")
-    return _report(label, len(data), payload)
+    return _report(label, size, payload)
 
 
-def _read(source: Any) -> tuple[str, bytes]:
+def _read(source: Any) -> tuple[str, bytes, int, bytes | str]:
+    """(label, first 64 bytes, size, the bytes or the path for the reader to load)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return "<bytes>", bytes(source)
+        data = bytes(source)
+        return "<bytes>", data[:64], len(data), data
     if not isinstance(source, (str, os.PathLike)):
         raise UsageError(f"inspect_pte takes a path or bytes, not {type(source).__name__}")
     path = Path(source).expanduser()
@@ -174,15 +177,19 @@ def _read(source: Any) -> tuple[str, bytes]:
         raise UsageError(f"{str(path)!r} does not exist; give the path of a .pte file")
     if path.is_dir():
         raise UsageError(f"{str(path)!r} is a directory; give the path of a .pte file")
-    try:
-        return str(path), path.read_bytes()
+    try:  # only the header here: the reader loads the rest, so big files are not copied over
+        with path.open("rb") as handle:
+            head, size = handle.read(64), os.fstat(handle.fileno()).st_size
     except OSError as exc:
         raise UsageError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+    return str(path), head, size, str(path.resolve())  # the reader may have another cwd
 
 
-def check_layout(label: str, data: bytes) -> tuple[int, int]:
-    """Check magic and header offsets against the file size; return (program size, segment base)."""
-    size = len(data)
+def check_layout(label: str, data: bytes, size: int) -> tuple[int, int]:
+    """Check magic and header offsets (`data`: the first 64 bytes) against the file size.
+
+    Returns (program size, segment base offset).
+    """
     if size == 0:
         raise PteFormatError(f"{label}: empty file (0 bytes); it is not an ExecuTorch program")
     if size < 8:
@@ -242,10 +249,23 @@ def check_layout(label: str, data: bytes) -> tuple[int, int]:
     return program_size, segment_base
 
 
-def _parse_guarded(data: bytes, program_size: int, segment_base: int) -> tuple[str, Any]:
-    """Run the parse, turning every exception into ("error"/"memory", message)."""
+def _parse_guarded(
+    content: bytes | str, size: int, program_size: int, segment_base: int
+) -> tuple[str, Any]:
+    """Load (if a path) and parse, turning every exception into ("error"/"memory", message)."""
     try:
-        return "ok", _parse(data, program_size, segment_base)
+        if isinstance(content, str):
+            try:
+                with open(content, "rb") as handle:
+                    content = handle.read(size + 1)
+            except OSError as exc:
+                return "error", f"cannot read it: {exc.strerror or exc}"
+            if len(content) != size:
+                return (
+                    "error",
+                    f"the file changed while being read ({size} -> {len(content)} bytes)",
+                )
+        return "ok", _parse(content, program_size, segment_base)
     except MemoryError:
         return "memory", None
     except RecursionError:
