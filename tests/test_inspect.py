@@ -43,6 +43,18 @@ def test_report_agrees_with_the_lowering(teaching_xnnpack, teaching_pte):
     assert report.program_bytes + report.segment_bytes <= report.total_bytes
 
 
+@pytest.mark.parametrize("model", ["tiny_convnet", "transformer_block", "small_gru"])
+def test_delegate_and_cpu_counts_agree_for_more_models(model):
+    from etworkbench import lower
+
+    result = lower(model, ["xnnpack"])["xnnpack"]
+    report = inspect_pte(result.buffer)
+    assert len(report.delegates) == result.placement.num_delegated_subgraphs
+    fallback = Counter(_base(n.target) for n in result.placement.fallbacks() if not n.structural)
+    kernels = Counter({_base(op): n for op, n in report.cpu_operators().items() if n})
+    assert kernels == fallback
+
+
 def test_bytes_and_path_give_the_same_report(teaching_pte):
     from_path = inspect_pte(teaching_pte).to_dict()
     from_bytes = inspect_pte(teaching_pte.read_bytes(), isolate=False).to_dict()
