@@ -101,7 +101,7 @@ class RunReport:
         if self.status != "ok":
             return f"run: {self.status}: {self.reason}"
         lat, err = self.latency_ms, self.error
-        rel = f" ({err.relative_max_abs:.1%} of output scale)" if err.relative_max_abs else ""
+        rel = f" (rel {err.relative_max_abs:.1e})" if err.relative_max_abs is not None else ""
         top1 = f"  top-1 {err.top1_agreement:.0%}" if err.top1_agreement is not None else ""
         mem = (
             f"  peak +{self.peak_memory_bytes / 1e6:.1f} MB"
