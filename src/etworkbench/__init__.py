@@ -10,6 +10,7 @@ The notebook app is `etworkbench.Workbench()`; the CLI is `etwb`.
 
 from __future__ import annotations
 
+from .analysis.compare import Comparison, compare
 from .analysis.pte_file import PteReport, inspect_pte
 from .backends import get_backend, list_backends
 from .errors import PteFormatError, UsageError, WorkbenchError
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendResult",
+    "Comparison",
     "Failure",
     "LoweringReport",
     "ModelSpec",
@@ -28,6 +30,7 @@ __all__ = [
     "UsageError",
     "WorkbenchError",
     "Workbench",
+    "compare",
     "get_backend",
     "inspect_pte",
     "list_backends",
