@@ -197,3 +197,11 @@ def test_mobilenet_v2_int8_xnnpack_is_under_35_percent_of_fp32():
     report = run_program(int8, random_inputs=1, repeats=2, warmup=1)
     assert report.ok, report.summary_line()
     assert report.error.top1_agreement is not None
+
+
+def test_cli_bad_repeats_is_usage_error(teaching_xnnpack, tmp_path, capsys):
+    from etworkbench.cli import main
+
+    argv = ["lower", "teaching_net", "--run", "--repeats", "0", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "--repeats must be >= 1" in capsys.readouterr().err

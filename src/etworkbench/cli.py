@@ -110,6 +110,8 @@ def _cmd_lower(args: argparse.Namespace) -> int:
         common["cache"] = False
     if args.run and args.preview:
         raise UsageError("--run needs a compiled program; drop --preview")
+    if args.run and args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
     if args.preview:
         from .lowering import preview
 

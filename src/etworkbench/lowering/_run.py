@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ._triage import Failure
 
 NOT_RUNNABLE = "not runnable here"
@@ -372,7 +373,10 @@ def run_program(
     import torch
 
     if repeats < 1 or warmup < 0 or random_inputs < 0:
-        raise ValueError("repeats must be >= 1, warmup and random_inputs >= 0")
+        raise UsageError(
+            f"repeats must be >= 1 and warmup, random_inputs >= 0; got repeats={repeats}, "
+            f"warmup={warmup}, random_inputs={random_inputs}"
+        )
     host = {"cpu_count": os.cpu_count(), "runtime_backends": list(registered_backends())}
     verdict = runnability(result)
     if verdict is not None:
