@@ -205,3 +205,11 @@ def test_cli_bad_repeats_is_usage_error(teaching_xnnpack, tmp_path, capsys):
     argv = ["lower", "teaching_net", "--run", "--repeats", "0", "--out", str(tmp_path)]
     assert main(argv) == 2
     assert "--repeats must be >= 1" in capsys.readouterr().err
+
+
+def test_cpu_kernel_missing_from_runtime_says_which(monkeypatch, teaching_xnnpack):
+    monkeypatch.setattr(_run, "registered_operators", lambda: frozenset())
+    report = run_program(teaching_xnnpack["xnnpack"])
+    assert report.status == "not runnable here"
+    assert report.reason.startswith("runtime has no kernel for aten::")
+    assert "aten::cumsum.out" in report.reason  # teaching_net keeps cumsum on CPU
