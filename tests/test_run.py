@@ -153,6 +153,8 @@ def test_etdump_profile_has_delegate_and_cpu_events(teaching_xnnpack):
     kinds = {row.kind for row in profile.rows}
     assert {"delegate call", "CPU kernel", "method"} <= kinds  # teaching_net: mean/cumsum on CPU
     assert all(row.median_ms >= 0 and row.count == profile.executions for row in profile.rows)
+    calls = [row for row in profile.rows if row.kind == "delegate call"]
+    assert len(calls) == 2 and {row.backend for row in calls} == {"XnnpackBackend"}
     assert "DELEGATE_CALL #1" in profile_table(report)
     assert len(profile_figure(report).data) >= 2
 

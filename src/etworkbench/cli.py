@@ -134,6 +134,12 @@ def _cmd_lower(args: argparse.Namespace) -> int:
         print(report.to_json())
     else:
         print(report.summary())
+        if args.run and args.profile:
+            from .views.tradeoff import profile_table
+
+            for result in report.results:
+                if result.run_report is not None and result.run_report.ok:
+                    print(f"\n{result.backend} ETDump profile:\n{profile_table(result.run_report)}")
     return EXIT_OK if all(r.ok for r in report.results) and not run_failed else EXIT_FAILED
 
 

@@ -479,6 +479,12 @@ def profile_program(buffer: bytes, inputs: tuple, executions: int = 5) -> Profil
         profile.note = f"no profile: {type(exc).__name__}: {exc}"
         return profile
     seen: dict[str, int] = {}
+    # The ETDump does not name the backend of delegate events; when the program has one
+    # delegate backend, every delegate event is its.
+    from ..analysis.pte_file import inspect_pte
+
+    ids = {d.backend_id for d in inspect_pte(buffer, isolate=False).delegates}
+    only = ids.pop() if len(ids) == 1 else None
     for block in inspector.event_blocks:
         if block.name != "Execute":
             continue  # the "Default" block is load-time events (Method::init, load_method)
@@ -493,7 +499,8 @@ def profile_program(buffer: bytes, inputs: tuple, executions: int = 5) -> Profil
                 ProfileRow(
                     name=label,
                     kind=_event_kind(event),
-                    backend=event.delegate_backend_name,
+                    backend=event.delegate_backend_name
+                    or (only if _event_kind(event) in ("delegate op", "delegate call") else None),
                     median_ms=round(statistics.median(raw), 6),
                     mean_ms=round(statistics.fmean(raw), 6),
                     count=len(raw),
