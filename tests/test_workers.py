@@ -15,6 +15,7 @@ def test_worker_lowering_matches_in_process(teaching_xnnpack, tmp_path):
         "teaching_net",
         ["xnnpack"],
         out_dir=tmp_path,
+        cache=False,  # lower for real in the worker, not from the session's cache
         progress=lambda label, stage: stages.append(stage),
     )
     (result,) = report.results
