@@ -86,8 +86,9 @@ def lower(
             result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
             result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
             continue
-        cacheable = cache and calibration is None and not excluded_ops
-        key = program_key(spec, result.backends, scheme) if cacheable else None
+        cacheable = cache and calibration is None
+        extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
+        key = program_key(spec, result.backends, scheme, extra) if cacheable else None
         try:
             if not (key and _from_cache(key, result, notify)):
                 _lower_group(

@@ -42,6 +42,7 @@ def _worker(
     out_dir: str | None,
     memory_limit: int | None,
     cache: bool,
+    exclude_ops: Any,
     channel: Any,
 ) -> None:
     """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
@@ -65,6 +66,7 @@ def _worker(
             priority=priority,
             out_dir=out_dir,
             cache=cache,
+            exclude_ops=exclude_ops,
             progress=lambda label, stage: channel.put(("progress", label, stage)),
         )
         for result in report.results:
@@ -104,6 +106,7 @@ def lower_in_workers(
     progress: Callable[[str, str], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     cache: bool = True,
+    exclude_ops: Sequence[str] | None = None,
 ) -> LoweringReport:
     """Like `lower()`, but each program runs in its own worker process.
 
@@ -151,6 +154,7 @@ def lower_in_workers(
                     str(out_dir) if out_dir else None,
                     memory_limit,
                     cache,
+                    exclude_ops,
                     channel,
                 ),
                 daemon=True,
