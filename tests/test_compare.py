@@ -64,3 +64,10 @@ def test_row_without_run():
 
     row = row_of(BackendResult("x", ["x"], "fp32", "unavailable", reason="missing SDK"), ran=False)
     assert row.status == "unavailable" and row.reason == "missing SDK" and row.run_status is None
+
+
+def test_priority_pair_and_alias_without_run():
+    comparison = compare("teaching_net", [("XNNPACK+xnnpack", "fp32")], run=False)
+    (row,) = comparison.rows
+    assert row.backend == "xnnpack" and row.status == "ok" and row.run_status is None
+    assert row.latency_ms is None and row.pte_bytes > 0

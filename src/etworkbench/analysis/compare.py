@@ -166,7 +166,7 @@ def _match(report: Any, names: list[str]) -> list[Any]:
     by_name = {r.backend: r for r in report.results}
     out = []
     for name in names:
-        key = "+".join(get_backend(part).name for part in name.split("+"))
+        key = "+".join(dict.fromkeys(get_backend(part).name for part in name.split("+")))
         out.append(by_name[key])
     return out
 
