@@ -1,0 +1,5 @@
+"""The notebook app: `Workbench()` (ipywidgets; the graph view is an anywidget)."""
+
+from ._app import Workbench
+
+__all__ = ["Workbench"]

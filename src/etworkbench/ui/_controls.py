@@ -1,0 +1,117 @@
+"""The control strip: model, backends (unavailable ones greyed with their reason), priority,
+quantization scheme, Lower / Cancel and the per-backend progress."""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+from ..backends import list_backends
+from ..models import list_models
+
+CUSTOM = "(file.py:factory or module:factory)"
+PYTHON = "(module passed from Python)"
+
+
+class Controls(W.VBox):
+    def __init__(self, has_python_model: bool = False) -> None:
+        self.rows = {r.name: r for r in list_backends()}
+        options = [m.name for m in list_models()] + [CUSTOM]
+        if has_python_model:
+            options.insert(0, PYTHON)
+        self.model = W.Dropdown(options=options, value=options[0], description="model")
+        self.reference = W.Text(
+            placeholder="my_model.py:build  or  pkg.mod:build", layout={"width": "320px"}
+        )
+        self.reference.layout.display = "none"
+        self.model.observe(self._model_changed, "value")
+        self.order: list[str] = []  # checked backends in the order they were checked
+        self.checks: dict[str, W.Checkbox] = {}
+        for name, row in self.rows.items():
+            box = W.Checkbox(
+                value=False,
+                description=row.title,
+                disabled=not row.available,
+                indent=False,
+                tooltip=row.reason if not row.available else row.hardware,
+                description_tooltip=row.reason if not row.available else row.hardware,
+                layout={"width": "auto"},
+            )
+            box.observe(lambda change, n=name: self._checked(n, change["new"]), "value")
+            self.checks[name] = box
+        self.priority = W.ToggleButtons(
+            options=[("each backend separately", False), ("one priority list (check order)", True)],
+            value=False,
+            tooltips=["one .pte per backend", "one .pte; earlier backends get first pick of nodes"],
+        )
+        self.order_label = W.HTML()
+        self.scheme = W.Dropdown(options=[], description="quantization")
+        self.lower_button = W.Button(description="Lower", button_style="primary", icon="play")
+        self.cancel_button = W.Button(
+            description="Cancel",
+            disabled=True,
+            tooltip="stops at the next stage boundary; a stage already running finishes first",
+        )
+        self.progress = W.IntProgress(value=0, min=0, max=1, description="progress")
+        self.stage = W.HTML()
+        unavailable = [r for r in self.rows.values() if not r.available]
+        note = "".join(
+            f"<span style='color:#999' title='{html.escape(r.reason)}'>{html.escape(r.title)}</span> "
+            for r in unavailable
+        )
+        super().__init__(
+            [
+                W.HBox([self.model, self.reference]),
+                W.HBox([W.Label("backends:"), *self.checks.values()]),
+                W.HTML(f"<small>unavailable (hover for why): {note}</small>") if note else W.HTML(),
+                W.HBox([self.priority, self.order_label]),
+                self.scheme,
+                W.HBox([self.lower_button, self.cancel_button, self.progress]),
+                self.stage,
+            ]
+        )
+        self._refresh_schemes()
+
+    def _model_changed(self, change) -> None:
+        self.reference.layout.display = "" if change["new"] == CUSTOM else "none"
+
+    def _checked(self, name: str, on: bool) -> None:
+        if on and name not in self.order:
+            self.order.append(name)
+        if not on and name in self.order:
+            self.order.remove(name)
+        self.order_label.value = "order: " + " → ".join(self.order) if self.order else ""
+        self._refresh_schemes()
+
+    def _refresh_schemes(self) -> None:
+        """Offer only the schemes every chosen backend supports."""
+        chosen = [self.rows[n] for n in self.order]
+        if not chosen:
+            schemes = ["fp32"]
+        else:
+            schemes = [s for s in chosen[0].schemes if all(s in r.schemes for r in chosen[1:])]
+        current = self.scheme.value
+        self.scheme.options = schemes
+        self.scheme.value = current if current in schemes else (schemes[0] if schemes else None)
+
+    def set_backends(self, names: list[str]) -> None:
+        for n in names:
+            if n not in self.rows:
+                raise ValueError(f"unknown backend {n!r}; known: {', '.join(self.rows)}")
+        for box in self.checks.values():
+            box.value = False
+        for n in names:
+            self.checks[n].value = True  # unavailable ones are allowed: the engine says why
+
+    def model_choice(self) -> str | None:
+        """The zoo name / reference to lower, or None for the Python module."""
+        if self.model.value == PYTHON:
+            return None
+        if self.model.value == CUSTOM:
+            return self.reference.value.strip()
+        return self.model.value
+
+    def busy(self, running: bool) -> None:
+        self.lower_button.disabled = running
+        self.cancel_button.disabled = not running

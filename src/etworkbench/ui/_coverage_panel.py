@@ -1,0 +1,70 @@
+"""Coverage panel: op × backend heatmap (sortable), delegated share, fallback reasons, export."""
+
+from __future__ import annotations
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from .._io import atomic_write_text
+from ..views import coverage as C
+
+
+class CoveragePanel(W.VBox):
+    def __init__(self) -> None:
+        self.results: list = []
+        self.sort = W.ToggleButtons(
+            options=[
+                ("by name", "name"),
+                ("most fallback first", "fallback"),
+                ("most used", "count"),
+            ],
+            value="name",
+            description="sort",
+        )
+        self.heatmap = go.FigureWidget()
+        self.share = go.FigureWidget()
+        self.fallbacks = W.HTML()
+        self.path = W.Text(value="coverage.csv", description="export to")
+        self.export_button = W.Button(
+            description="Export CSV / HTML", tooltip=".csv or .html by suffix"
+        )
+        self.export_status = W.HTML()
+        self.sort.observe(lambda _: self._draw_heatmap(), "value")
+        self.export_button.on_click(lambda _: self.export(self.path.value))
+        super().__init__(
+            [
+                self.sort,
+                self.heatmap,
+                self.share,
+                W.HTML("<b>CPU fallback ops and why</b>"),
+                self.fallbacks,
+                W.HBox([self.path, self.export_button, self.export_status]),
+            ]
+        )
+
+    def show(self, results) -> None:
+        self.results = list(results)
+        self._draw_heatmap()
+        _replace(self.share, C.delegated_share_figure(self.results))
+        self.fallbacks.value = C.fallback_table_html(self.results)
+
+    def _draw_heatmap(self) -> None:
+        if self.results:
+            _replace(self.heatmap, C.coverage_heatmap(self.results, self.sort.value))
+
+    def export(self, path: str):
+        text = (
+            C.coverage_html(self.results)
+            if path.endswith(".html")
+            else C.coverage_csv(self.results)
+        )
+        written = atomic_write_text(path, text)
+        self.export_status.value = f"wrote {written} ({written.stat().st_size} bytes)"
+        return written
+
+
+def _replace(widget: go.FigureWidget, fig: go.Figure) -> None:
+    with widget.batch_update():
+        widget.data = []
+        widget.add_traces(fig.data)
+        widget.layout = fig.layout

@@ -1,0 +1,138 @@
+"""Partitioned-graph panel: one tab per backend, collapse / expand / search, node details,
+and a side-by-side compare of two backends' placements."""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import anywidget
+import ipywidgets as W
+import traitlets as T
+
+from ..views import graph as G
+
+WIDGETS = Path(__file__).resolve().parents[3] / "widgets"
+
+
+class GraphWidget(anywidget.AnyWidget):
+    """An SVG with pan/zoom; `selected` is the id of the last clicked node."""
+
+    _esm = WIDGETS / "graph.js"
+    _css = WIDGETS / "graph.css"
+    svg = T.Unicode("").tag(sync=True)
+    selected = T.Unicode("").tag(sync=True)
+
+
+class BackendGraph(W.VBox):
+    """One backend's graph with its toolbar and the details of the clicked node."""
+
+    def __init__(self, result) -> None:
+        self.result = result
+        self.placement = result.placement
+        self.view: G.GraphView | None = None
+        self.expanded: set[str] = set()
+        self.mode = W.Dropdown(
+            options=[
+                ("collapsed by delegate + nn.Module", "module"),
+                ("collapsed by delegate", "delegate"),
+                ("every node", "full"),
+            ],
+            value=G.default_mode(self.placement),
+            description="view",
+        )
+        self.search = W.Text(placeholder="search op, e.g. conv", description="search")
+        self.collapse_all = W.Button(description="collapse all", tooltip="close expanded groups")
+        self.info = W.HTML()
+        self.graph = GraphWidget()
+        self.details = W.HTML("<i>click a node for op, shapes, source and reason</i>")
+        self.mode.observe(lambda _: self._reset(), "value")
+        self.search.observe(lambda _: self.render(), "value")
+        self.collapse_all.on_click(lambda _: self._reset())
+        self.graph.observe(self._clicked, "selected")
+        super().__init__(
+            [
+                W.HBox([self.mode, self.search, self.collapse_all, self.info]),
+                self.graph,
+                self.details,
+            ]
+        )
+        self.render()
+
+    def _reset(self) -> None:
+        self.expanded.clear()
+        self.render()
+
+    def render(self) -> float:
+        """Re-draw; returns the seconds it took (view + DOT + graphviz)."""
+        start = time.perf_counter()
+        self.view = G.build_view(self.placement, self.mode.value, frozenset(self.expanded))
+        hits = G.search(self.placement, self.search.value)
+        self.graph.svg = G.to_svg(G.to_dot(self.view, set(hits)))
+        took = time.perf_counter() - start
+        found = f" · {len(hits)} match(es)" if self.search.value.strip() else ""
+        self.info.value = (
+            f"<small>{len(self.placement.nodes)} nodes → {len(self.view.boxes)} boxes · "
+            f"drawn in {took:.2f} s{found}</small>"
+        )
+        return took
+
+    def select(self, box_id: str) -> None:
+        """What a click does: expand a collapsed group, or show a node's details."""
+        box = self.view.box(box_id) if self.view else None
+        if box is None:
+            return
+        if box.kind.startswith("group"):
+            self.expanded.add(box_id)
+            self.details.value = f"<pre>{html.escape(box.tooltip)}</pre>"
+            self.render()
+        else:
+            self.details.value = f"<pre>{html.escape(box.tooltip)}</pre>"
+
+    def _clicked(self, change) -> None:
+        if change["new"]:
+            try:
+                self.select(change["new"])
+            except StopIteration:
+                pass
+
+
+class GraphPanel(W.VBox):
+    def __init__(self) -> None:
+        self.tabs = W.Tab()
+        self.graphs: dict[str, BackendGraph] = {}
+        super().__init__([W.HTML("<i>Lower a model to see its partitioned graph.</i>")])
+
+    def show(self, report) -> None:
+        placed = [r for r in report.results if r.placement is not None]
+        self.graphs = {r.backend: BackendGraph(r) for r in placed}
+        children = list(self.graphs.values())
+        titles = list(self.graphs)
+        if len(placed) >= 2:
+            children.append(ComparePane(placed))
+            titles.append("compare")
+        self.tabs.children = children
+        self.tabs.titles = titles
+        self.children = [self.tabs] if children else [W.HTML("<i>No backend produced a graph.</i>")]
+
+
+class ComparePane(W.VBox):
+    """Two backends' placements of the same model next to each other."""
+
+    def __init__(self, results) -> None:
+        names = [r.backend for r in results]
+        self.by_name = {r.backend: r for r in results}
+        self.left = W.Dropdown(options=names, value=names[0], description="left")
+        self.right = W.Dropdown(options=names, value=names[1], description="right")
+        self.panes = W.HBox()
+        self.left.observe(lambda _: self._draw(), "value")
+        self.right.observe(lambda _: self._draw(), "value")
+        super().__init__([W.HBox([self.left, self.right]), self.panes])
+        self._draw()
+
+    def _draw(self) -> None:
+        panes = [BackendGraph(self.by_name[d.value]) for d in (self.left, self.right)]
+        for pane in panes:
+            pane.layout.width = "50%"
+        self.panes.children = panes
