@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..analysis.placement import NodePlacement, Placement
@@ -75,7 +76,16 @@ def is_parameter(input_name: str) -> bool:
 
 
 def _module_prefix(path: str, depth: int) -> str:
-    return ".".join(path.split(".")[:depth]) if path else ""
+    """The nn.Module block a CPU node groups under: up to the first indexed part
+    (features.4, encoder.layers.encoder_layer_3) within depth+1 parts, else `depth` parts,
+    so each repeated block of the model gets its own box."""
+    if not path:
+        return ""
+    parts = path.split(".")
+    for index, part in enumerate(parts[: depth + 1]):
+        if any(ch.isdigit() for ch in part):
+            return ".".join(parts[: index + 1])
+    return ".".join(parts[:depth])
 
 
 def describe_node(node: NodePlacement) -> str:
@@ -188,7 +198,7 @@ def _label_group(box: Box, by_name: dict[str, NodePlacement]) -> None:
     if box.id.startswith("D_"):
         head = f"{box.backend} · {members[0].delegate}"
     else:
-        head = f"{box.id[2:].replace('_', '.')} (CPU)"
+        head = f"{_module_prefix(members[0].module_path, 2)} (CPU)"
         box.kind = "group-fallback" if box.fallback_members else "group"
     box.label = f"{head}\n{len(real)} nodes: {ops}"
     box.tooltip = f"{head}: {len(real)} nodes (click to expand)\n" + "\n".join(
@@ -202,6 +212,9 @@ def search(placement: Placement, query: str) -> list[str]:
     if not q:
         return []
     return [n.name for n in placement.nodes if q in n.target.lower() or q in n.name.lower()]
+
+
+_search = search  # placement_to_dot's `search` argument shadows the function
 
 
 def _attrs(**kw: str) -> str:
@@ -271,9 +284,23 @@ def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
         style |= {"shape": "ellipse", "style": "dotted", "fontcolor": "#777777", "height": "0.2"}
     else:  # input / output
         style |= {"shape": "oval", "style": "filled", "fillcolor": "#eeeeee"}
+    classes = [_CLASSES.get((box.kind, bool(box.backend)), "etwb-io")]
     if highlight and set(box.members) & set(highlight):
         style |= {"color": "#ff8c00", "penwidth": "4"}
+        classes.append("etwb-match")
+    style["class"] = " ".join(classes)
     return style
+
+
+# (box kind, has a backend) -> SVG classes tests and browser code select on.
+_CLASSES = {
+    ("delegated", True): "etwb-delegated",
+    ("group", True): "etwb-group etwb-delegated",
+    ("fallback", False): "etwb-fallback",
+    ("group-fallback", False): "etwb-group etwb-fallback",
+    ("group", False): "etwb-group etwb-structural",
+    ("structural", False): "etwb-structural",
+}
 
 
 def _legend(backends: list[str]) -> list[str]:
@@ -295,7 +322,27 @@ def to_svg(dot: str) -> str:
     """Run graphviz `dot` on the DOT text; returns the SVG document as a string."""
     import graphviz
 
-    return graphviz.Source(dot).pipe(format="svg").decode("utf-8")
+    return _titles_from_tooltips(graphviz.Source(dot).pipe(format="svg").decode("utf-8"))
+
+
+_NODE_G = re.compile(
+    r'(<g id="[^"]*" class="(?:node|cluster)[^"]*">\s*<title>)[^<]*(</title>'
+    r'(?:(?!</g>).)*?<a xlink:title="([^"]*)")',
+    re.S,
+)
+
+
+def _titles_from_tooltips(svg: str) -> str:
+    # Graphviz puts the DOT id in <title> and the tooltip in an <a xlink:title>; copy the
+    # tooltip into <title> (what SVG viewers and tests read). '-' in ids/classes is written
+    # as &#45;; make it plain so selectors like .etwb-fallback are easy to write.
+    svg = _NODE_G.sub(lambda m: m.group(1) + m.group(3) + m.group(2), svg)
+    svg = re.sub(
+        r'\b(id|class)="([^"]*)"',
+        lambda m: f'{m.group(1)}="{m.group(2).replace("&#45;", "-")}"',
+        svg,
+    )
+    return re.sub(r"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", "", svg)
 
 
 def render(
@@ -306,3 +353,45 @@ def render(
 ) -> str:
     """Placement -> SVG in one call (the view, its DOT, graphviz)."""
     return to_svg(to_dot(build_view(placement, mode, expanded), highlight))
+
+
+def expand_ids(placement: Placement, names: Iterable[str], depth: int = 2) -> set[str]:
+    """Group box ids for user-facing names: delegate ids (lowered_module_3) or module blocks
+    (features.4); a module name also opens the blocks under it."""
+    wanted = [n for n in names if n]
+    ids: set[str] = set()
+    for node in placement.nodes:
+        if node.delegated and node.delegate in wanted:
+            ids.add(f"D_{_safe(node.backend or '')}_{_safe(node.delegate or '')}")
+        elif not node.delegated and node.module_path:
+            prefix = _module_prefix(node.module_path, depth)
+            if any(prefix == w or prefix.startswith(w + ".") for w in wanted):
+                ids.add("M_" + _safe(prefix))
+    return ids
+
+
+def placement_to_dot(
+    placement: Placement,
+    collapse: bool | str = "auto",
+    expand: Iterable[str] = (),
+    search: str | None = None,
+) -> str:
+    """DOT text: delegates boxed in their backend colour, CPU fallbacks red-dashed.
+
+    collapse="auto" collapses above AUTO_FULL_LIMIT nodes (True: always, False: never) into
+    one box per delegate instance and per nn.Module block; `expand` opens some of them
+    ("lowered_module_3", "features.4"); `search` outlines nodes whose op contains the text.
+    """
+    if collapse == "auto":
+        mode = default_mode(placement)
+    else:
+        mode = "module" if collapse else "full"
+    view = build_view(placement, mode, frozenset(expand_ids(placement, expand)))
+    hits = set(_search(placement, search)) if search else set()
+    return to_dot(view, hits)
+
+
+def placement_svg(placement: Placement, **kw) -> str:
+    """SVG of `placement_to_dot(placement, **kw)`: node classes etwb-delegated /
+    etwb-fallback / etwb-structural / etwb-group / etwb-match, full tooltips in <title>."""
+    return to_svg(placement_to_dot(placement, **kw))
