@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 STATES = ("not applicable", "fallback", "partly", "delegated")  # heatmap z = index
+CATEGORIES = STATES
+CATEGORY_COLOURS = ("#eeeeee", "#e74c3c", "#f5b041", "#27ae60")
+STRUCTURAL_OPS = ("getitem",)
 
 
 @dataclass
@@ -34,7 +40,7 @@ class CoverageCell:
 def coverage_rows(results) -> list[CoverageCell]:
     """One cell per (op, backend) over the placed results; structural getitems are left out."""
     cells: dict[tuple[str, str], CoverageCell] = {}
-    placed = [r for r in results if r.placement is not None]
+    placed = [r for r in iter_results(results) if r.placement is not None]
     ops = sorted({n.target for r in placed for n in r.placement.nodes if not n.structural})
     for r in placed:
         for op in ops:
@@ -50,85 +56,10 @@ def coverage_rows(results) -> list[CoverageCell]:
     return list(cells.values())
 
 
-def _sorted_ops(cells: list[CoverageCell], sort: str) -> list[str]:
-    ops = sorted({c.op for c in cells})
-    if sort == "fallback":  # most CPU fallbacks first
-        fb = {op: sum(c.fallback for c in cells if c.op == op) for op in ops}
-        return sorted(ops, key=lambda op: (-fb[op], op))
-    if sort == "count":
-        total = {op: sum(c.delegated + c.fallback for c in cells if c.op == op) for op in ops}
-        return sorted(ops, key=lambda op: (-total[op], op))
-    return ops
-
-
-def coverage_heatmap(results, sort: str = "name"):
-    """Plotly heatmap op × backend coloured by state; counts on hover. sort: name|fallback|count."""
-    import plotly.graph_objects as go
-
-    cells = coverage_rows(results)
-    backends = list(dict.fromkeys(c.backend for c in cells))
-    ops = _sorted_ops(cells, sort)
-    at = {(c.op, c.backend): c for c in cells}
-    z, text = [], []
-    for op in ops:
-        row = [at.get((op, b)) or CoverageCell(op, b, 0, 0) for b in backends]
-        z.append([STATES.index(c.state) for c in row])
-        text.append(
-            [
-                f"{op} on {c.backend}: {c.state}<br>delegated {c.delegated}, CPU {c.fallback}"
-                for c in row
-            ]
-        )
-    colours = ["#eeeeee", "#e74c3c", "#f5b041", "#27ae60"]
-    scale = []
-    for i, colour in enumerate(colours):
-        scale += [[i / 4, colour], [(i + 1) / 4, colour]]
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=backends,
-            y=ops,
-            text=text,
-            hoverinfo="text",
-            zmin=-0.5,
-            zmax=3.5,
-            colorscale=scale,
-            colorbar={"tickvals": [0, 1, 2, 3], "ticktext": list(STATES)},
-            xgap=2,
-            ygap=2,
-        )
-    )
-    fig.update_layout(
-        title="Operator coverage (op × backend)",
-        height=max(300, 22 * len(ops) + 120),
-        yaxis={"autorange": "reversed"},
-        margin={"l": 220},
-    )
-    return fig
-
-
-def delegated_share_figure(results):
-    """Bar per backend: percentage of (non-structural) nodes delegated."""
-    import plotly.graph_objects as go
-
-    names, shares, hover = [], [], []
-    for r in results:
-        if r.placement is None:
-            continue
-        real = [n for n in r.placement.nodes if not n.structural]
-        done = sum(n.delegated for n in real)
-        names.append(r.backend)
-        shares.append(100.0 * done / len(real) if real else 0.0)
-        hover.append(f"{done} of {len(real)} nodes delegated")
-    fig = go.Figure(go.Bar(x=names, y=shares, hovertext=hover, marker_color="#27ae60"))
-    fig.update_layout(title="Delegated nodes per backend", yaxis={"title": "%", "range": [0, 100]})
-    return fig
-
-
 def fallback_rows(results) -> list[dict[str, str]]:
     """CPU fallback ops with the backend's reason, one row per (backend, op, reason)."""
     rows: dict[tuple[str, str, str], dict[str, str]] = {}
-    for r in results:
+    for r in iter_results(results):
         if r.placement is None:
             continue
         for n in r.placement.fallbacks():
@@ -188,3 +119,229 @@ def fallback_table_html(results) -> str:
         f"<th>{k}</th>" for k in ("backend", "op", "nodes", "why not delegated", "source")
     )
     return f"<table class='etwb-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def iter_results(results: Any) -> list[Any]:
+    """Flatten a report / result / list of them into BackendResults, in order."""
+    if hasattr(results, "results"):  # LoweringReport
+        return list(results.results)
+    if hasattr(results, "status") and hasattr(results, "backend"):  # BackendResult
+        return [results]
+    flat: list[Any] = []
+    for item in results if isinstance(results, Iterable) else [results]:
+        flat.extend(iter_results(item))
+    return flat
+
+
+def backend_columns(results: Any) -> list[str]:
+    """Backend labels in first-seen order (one column each in every view)."""
+    return list(dict.fromkeys(r.backend for r in iter_results(results)))
+
+
+def coverage_matrix(results: Any, structural: bool = True):
+    """op (target) x backend DataFrame with (backend, "delegated"/"fallback") count columns.
+
+    Counts are `Placement.coverage()` summed over models; a backend without a placement
+    (failed / unavailable) keeps its columns, all zero. Sorted by op.
+    """
+    import pandas as pd
+
+    counts: dict[tuple[str, str, str], int] = {}
+    ops: set[str] = set()
+    for result in iter_results(results):
+        for row in result.coverage():
+            if not structural and row.target in STRUCTURAL_OPS:
+                continue
+            ops.add(row.target)
+            for kind, value in (("delegated", row.delegated), ("fallback", row.fallback)):
+                key = (row.target, result.backend, kind)
+                counts[key] = counts.get(key, 0) + value
+    columns = pd.MultiIndex.from_product(
+        [backend_columns(results), ["delegated", "fallback"]], names=["backend", "placement"]
+    )
+    index = pd.Index(sorted(ops), name="op")
+    frame = pd.DataFrame(0, index=index, columns=columns, dtype=int)
+    for (op, backend, kind), value in counts.items():
+        frame.loc[op, (backend, kind)] = value
+    return frame
+
+
+def _category(delegated: int, fallback: int, applicable: bool) -> int:
+    if not applicable or delegated + fallback == 0:
+        return 0
+    if fallback == 0:
+        return 3
+    return 2 if delegated else 1
+
+
+def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
+    """Heatmap op x backend: delegated / partly / fallback / not applicable, counts on hover.
+
+    sort="fallback" puts the ops with the most fallback nodes first, which is where a user
+    deciding between backends should look; "count" most nodes first; "name" alphabetical.
+    """
+    import plotly.graph_objects as go
+
+    if sort not in ("name", "fallback", "count"):
+        raise ValueError(f"sort must be 'name', 'fallback' or 'count', not {sort!r}")
+    frame = coverage_matrix(results, structural=structural)
+    flat = iter_results(results)
+    backends = backend_columns(results)
+    status = {b: [r for r in flat if r.backend == b] for b in backends}
+    usable = {b: any(r.placement is not None for r in rs) for b, rs in status.items()}
+    if sort == "fallback":
+        fallbacks = frame.xs("fallback", axis=1, level="placement").sum(axis=1)
+        frame = frame.loc[sorted(frame.index, key=lambda op: (-int(fallbacks[op]), op))]
+    elif sort == "count":
+        totals = frame.sum(axis=1)
+        frame = frame.loc[sorted(frame.index, key=lambda op: (-int(totals[op]), op))]
+    ops = list(frame.index)
+    z, text, hover = [], [], []
+    for op in ops:
+        z_row, text_row, hover_row = [], [], []
+        for backend in backends:
+            d = int(frame.loc[op, (backend, "delegated")])
+            f = int(frame.loc[op, (backend, "fallback")])
+            code = _category(d, f, usable[backend])
+            z_row.append(code)
+            text_row.append(f"{d}/{f}" if code else "")
+            hover_row.append(
+                f"<b>{op}</b><br>{backend}: {CATEGORIES[code]}<br>delegated {d}, fallback {f}"
+                if usable[backend]
+                else f"<b>{op}</b><br>{backend}: {_status_note(status[backend])}"
+            )
+        z.append(z_row)
+        text.append(text_row)
+        hover.append(hover_row)
+    n = len(CATEGORIES)
+    colorscale = []
+    for code, colour in enumerate(CATEGORY_COLOURS):
+        colorscale += [[code / n, colour], [(code + 1) / n, colour]]
+    labels = [b if usable[b] else f"{b}<br>({_status_note(status[b])[:30]})" for b in backends]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=ops,
+            text=text,
+            texttemplate="%{text}",
+            hovertext=hover,
+            hoverinfo="text",
+            zmin=0,
+            zmax=n,
+            colorscale=colorscale,
+            xgap=2,
+            ygap=2,
+            colorbar={
+                "tickvals": [i + 0.5 for i in range(n)],
+                "ticktext": list(CATEGORIES),
+                "title": "",
+            },
+        )
+    )
+    fig.update_layout(
+        title="Operator coverage (cell text: delegated/fallback nodes)",
+        height=max(300, 22 * len(ops) + 140),
+        yaxis={"autorange": "reversed", "type": "category"},
+        xaxis={"side": "top", "type": "category"},
+        margin={"l": 220, "t": 110},
+    )
+    return fig
+
+
+def _status_note(results: list[Any]) -> str:
+    for r in results:
+        if r.status == "unavailable":
+            return f"unavailable: {r.reason}"
+        if r.status == "failed":
+            return f"failed at {r.error.stage}" if r.error else "failed"
+    return "no placement"
+
+
+def delegated_share_figure(results: Any):
+    """Bars: share of kernel-running nodes each backend delegated (structural nodes excluded)."""
+    import plotly.graph_objects as go
+
+    backends = backend_columns(results)
+    delegated = dict.fromkeys(backends, 0)
+    total = dict.fromkeys(backends, 0)
+    for result in iter_results(results):
+        if result.placement is None:
+            continue
+        for node in result.placement.nodes:
+            if node.structural:
+                continue
+            total[result.backend] += 1
+            delegated[result.backend] += int(node.delegated)
+    share = [delegated[b] / total[b] if total[b] else 0.0 for b in backends]
+    fig = go.Figure(
+        go.Bar(
+            x=backends,
+            y=share,
+            text=[f"{s:.0%}" if total[b] else "n/a" for s, b in zip(share, backends, strict=True)],
+            textposition="outside",
+            customdata=[[delegated[b], total[b]] for b in backends],
+            hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} nodes delegated"
+            "<extra></extra>",
+            marker_color="#2ca02c",
+        )
+    )
+    fig.update_layout(
+        title="Delegated share of nodes",
+        yaxis={"tickformat": ".0%", "range": [0, 1.1]},
+        height=350,
+    )
+    return fig
+
+
+def fallback_table(results: Any, structural: bool = False):
+    """One row per CPU-fallback node: backend, node, op, reason, source, module (and model)."""
+    import pandas as pd
+
+    rows = []
+    for result in iter_results(results):
+        if result.placement is None:
+            continue
+        for node in result.placement.fallbacks():
+            if node.structural and not structural:
+                continue
+            rows.append(
+                {
+                    "model": result.model,
+                    "backend": result.backend,
+                    "node": node.name,
+                    "op": node.target,
+                    "reason": node.reason or "no reason given",
+                    "source": node.source,
+                    "module": node.module_path,
+                }
+            )
+    columns = ["model", "backend", "node", "op", "reason", "source", "module"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def table_html(frame: Any, max_rows: int = 500) -> str:
+    """A DataFrame as a compact HTML table (what the UI panels embed)."""
+    return frame.to_html(max_rows=max_rows, border=0, classes="etwb-table", escape=True)
+
+
+def export_table(frame: Any, path: str | Path) -> Path:
+    """Write a DataFrame as .csv or .html (by suffix); returns the path."""
+    path = Path(path)
+    if path.suffix.lower() in (".html", ".htm"):
+        path.write_text(table_html(frame, max_rows=None), encoding="utf-8")
+    elif path.suffix.lower() == ".csv":
+        frame.to_csv(path)
+    else:
+        raise ValueError(f"export_table writes .csv or .html, not {path.suffix or path.name!r}")
+    return path
+
+
+def export_figure(fig: Any, path: str | Path) -> Path:
+    """Write a plotly figure as a self-contained .html (plotly.js inlined: opens offline)."""
+    path = Path(path)
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+    return path
+
+
+coverage_heatmap = coverage_figure  # the name the first notebooks used

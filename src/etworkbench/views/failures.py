@@ -49,3 +49,6 @@ def backend_rows_html(rows) -> str:
         "<table class='etwb-table'><thead><tr><th>backend</th><th>available</th><th>reason</th>"
         f"<th>hint</th></tr></thead><tbody>{body}</tbody></table>"
     )
+
+
+failure_html = result_problem_html  # the brief's name for one result's problem box
