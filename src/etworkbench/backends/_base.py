@@ -37,6 +37,9 @@ class Scheme:
     quantizer: Callable[[], Any] | None = None
     calibrate: bool = False
     transform: Callable[[Any, tuple], Any] | None = None  # eager-module transform (e.g. torchao)
+    # keyword arguments for `ExportedProgram.module()` before the quantizer sees the graph
+    # as (name, value) pairs, e.g. (("check_guards", False),) for Arm quantizers on torch 2.14
+    capture_kwargs: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

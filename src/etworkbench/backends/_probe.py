@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 
@@ -31,12 +32,14 @@ def has_executorch_file(*parts: str) -> bool:
 
 
 def find_executable(env_var: str, *names: str) -> str | None:
-    """`$env_var` when it names an executable, else the first of `names` on PATH."""
+    """`$env_var` when it names an executable, else the first of `names` on PATH or beside
+    this Python (a venv's console scripts are there even when the venv is not activated)."""
     path = os.environ.get(env_var)
     if path and os.path.isfile(path) and os.access(path, os.X_OK):
         return path
+    here = os.path.dirname(sys.executable)
     for name in names:
-        found = shutil.which(name)
+        found = shutil.which(name) or shutil.which(name, path=here)
         if found:
             return found
     return None

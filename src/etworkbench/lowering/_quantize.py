@@ -17,7 +17,7 @@ def quantize(spec: Any, scheme: Any, calibration: Iterable[tuple] | None) -> Any
         return torch.export.export(module, inputs)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    captured = torch.export.export(module, inputs).module()
+    captured = torch.export.export(module, inputs).module(**dict(scheme.capture_kwargs))
     prepared = prepare_pt2e(captured, scheme.quantizer())
     batches = list(calibration) if calibration is not None else [inputs]
     with torch.no_grad():

@@ -1,0 +1,144 @@
+"""Apple Core ML: ANE / GPU / CPU on Apple devices; lowers here with coremltools, runs on Apple only."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+from ._base import Availability, Backend, Reasons, Scheme, probe_imports
+
+
+def _compile_specs(precision: str, ios: str | None = None) -> list[Any]:
+    import coremltools as ct
+    from executorch.backends.apple.coreml.compiler import CoreMLBackend
+
+    kwargs: dict[str, Any] = {"compute_precision": getattr(ct.precision, precision)}
+    if ios is not None:
+        kwargs["minimum_deployment_target"] = getattr(ct.target, ios)
+    return CoreMLBackend.generate_compile_specs(**kwargs)
+
+
+def _pt2e_quantizer() -> Any:
+    import coremltools as ct
+    import torch
+    from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
+
+    config = ct.optimize.torch.quantization.LinearQuantizerConfig(
+        global_config=ct.optimize.torch.quantization.ModuleLinearQuantizerConfig(
+            quantization_scheme="symmetric",
+            activation_dtype=torch.quint8,
+            weight_dtype=torch.qint8,
+            weight_per_channel=True,
+        )
+    )
+    return CoreMLQuantizer(config)
+
+
+def _weight_only(bits: int) -> Any:
+    def transform(module: Any, inputs: tuple) -> Any:
+        import torch
+        from torchao.quantization.granularity import PerAxis, PerGroup
+        from torchao.quantization.quant_api import IntxWeightOnlyConfig, quantize_
+
+        granularity = PerAxis(axis=0) if bits == 8 else PerGroup(group_size=32)
+        dtype = torch.int8 if bits == 8 else torch.int4
+        config = IntxWeightOnlyConfig(weight_dtype=dtype, granularity=granularity)
+        quantize_(module, config)  # nn.Linear (and embeddings) by default
+        return module
+
+    return transform
+
+
+class CoreML(Backend):
+    name = "coreml"
+    title = "Core ML"
+    hardware = "Apple Neural Engine, GPU and CPU"
+    platforms = ("iOS", "macOS", "iPadOS", "tvOS", "visionOS")
+    runs_on_host = False
+    delegate_ids = ("CoreMLBackend",)
+    default_scheme = "fp16"
+    hint = "pip install coremltools (9.0 is the version tested with executorch 1.5.1)"
+    # Core ML's partitioner and coremltools log INFO per op; scoping them keeps that chatter
+    # out of the user's output while the lowering runs.
+    loggers = ("executorch.backends.apple.coreml", "coremltools")
+    notes = "The Core ML runtime exists only on Apple platforms; lowering works on Linux."
+
+    def probe(self) -> Availability:
+        return probe_imports(
+            "coremltools", "executorch.backends.apple.coreml.partition", hint=self.hint
+        )
+
+    def partitioners(self, scheme: str) -> list[Any]:
+        from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+        precision = "FLOAT32" if scheme == "fp32" else "FLOAT16"
+        ios = {"int8": "iOS17", "int8-weight": "iOS18", "int4-weight": "iOS18"}.get(scheme)
+        return [CoreMLPartitioner(compile_specs=_compile_specs(precision, ios))]
+
+    @functools.cached_property
+    def schemes(self) -> dict[str, Scheme]:
+        return {
+            "fp16": Scheme("fp16", "float16 compute precision (the Core ML default)"),
+            "fp32": Scheme("fp32", "float32 compute precision"),
+            "int8": Scheme(
+                "int8",
+                "int8 activations and per-channel int8 weights (PT2E CoreMLQuantizer, iOS17+; "
+                "prepare is slow on large models)",
+                quantizer=_pt2e_quantizer,
+                calibrate=True,
+            ),
+            "int8-weight": Scheme(
+                "int8-weight",
+                "int8 per-channel weight-only on linear layers (torchao IntxWeightOnly, iOS18+)",
+                transform=_weight_only(8),
+            ),
+            "int4-weight": Scheme(
+                "int4-weight",
+                "int4 weight-only, group size 32, on linear layers (torchao IntxWeightOnly, iOS18+)",
+                transform=_weight_only(4),
+            ),
+        }
+
+    @contextlib.contextmanager
+    def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
+        """Record Core ML's own skip messages per node (its `log_once` dedups across nodes)."""
+        from executorch.backends.apple.coreml.partition import coreml_partitioner as cp
+
+        support = cp._OperatorsSupportedForCoreMLBackend
+        original_check, original_log = support.is_node_supported, support.log_once
+        current: list[Any] = []
+        backend = self.name
+
+        def is_node_supported(self_, submodules, node):  # noqa: ANN001 - executorch's signature
+            current.append(node)
+            try:
+                return original_check(self_, submodules, node)
+            finally:
+                current.pop()
+
+        def log_once(self_, msg: str) -> None:
+            if current:
+                reasons.add(current[-1].name, backend, msg)
+            return original_log(self_, msg)
+
+        support.is_node_supported, support.log_once = is_node_supported, log_once
+        try:
+            with super().capture_reasons(reasons):
+                yield
+        finally:
+            support.is_node_supported, support.log_once = original_check, original_log
+
+    def derived_reason(self, node: Any) -> str | None:
+        if getattr(node, "op", None) != "call_function":
+            return None
+        try:
+            import coremltools as ct
+
+            supported = ct.converters.mil.frontend.torch.is_torch_fx_node_supported(node)
+        except Exception:  # the support query itself can fail on odd nodes
+            return None
+        if not supported:
+            return f"coremltools has no converter for {getattr(node.target, '__name__', node)}"
+        return None

@@ -1,0 +1,49 @@
+"""Arm TOSA: the Tensor Operator Set Architecture flatbuffer the Arm backends build on."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ._arm import arm_int8_scheme
+from ._base import Availability, Backend, Scheme, probe_imports
+
+SPECS = {"fp32": "TOSA-1.0+FP", "int8": "TOSA-1.0+INT"}
+
+
+def _quantizer() -> Any:
+    from executorch.backends.arm.quantizer import TOSAQuantizer
+    from executorch.backends.arm.tosa.compile_spec import TosaCompileSpec
+
+    return TOSAQuantizer(TosaCompileSpec(SPECS["int8"]))
+
+
+class Tosa(Backend):
+    name = "tosa"
+    title = "Arm TOSA"
+    hardware = "TOSA reference (the IR behind Ethos-U and VGF)"
+    platforms = ("any (TOSA reference model)",)
+    runs_on_host = False
+    delegate_ids = ("TOSABackend",)
+    hint = "pip install 'executorch[ethos-u]' (brings tosa-tools / tosa_serializer)"
+    notes = (
+        "The payload is a TOSA flatbuffer: it runs in the TOSA reference model, not the runtime."
+    )
+
+    def probe(self) -> Availability:
+        return probe_imports("tosa_serializer", "executorch.backends.arm.tosa", hint=self.hint)
+
+    def partitioners(self, scheme: str) -> list[Any]:
+        from executorch.backends.arm.tosa.compile_spec import TosaCompileSpec
+        from executorch.backends.arm.tosa.partitioner import TOSAPartitioner
+
+        return [TOSAPartitioner(TosaCompileSpec(SPECS.get(scheme, SPECS["fp32"])))]
+
+    @functools.cached_property
+    def schemes(self) -> dict[str, Scheme]:
+        return {
+            "fp32": Scheme("fp32", f"float32 ({SPECS['fp32']} profile)"),
+            "int8": arm_int8_scheme(
+                _quantizer, f"int8 static, per-channel weights (TOSAQuantizer, {SPECS['int8']})"
+            ),
+        }

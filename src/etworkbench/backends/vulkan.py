@@ -1,0 +1,94 @@
+"""Vulkan: GPU compute shaders (Android, Linux, Windows); lowers here, runs with a Vulkan build."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from ._base import Availability, Backend, Reasons, Scheme
+
+
+def _import_vulkan() -> Any:
+    """Import Vulkan's partitioner without letting it set the root logger to INFO.
+
+    Its modules call `logging.getLogger("").setLevel(logging.INFO)` at import time, which
+    would flood every notebook and CLI run with executorch's INFO chatter.
+    """
+    root = logging.getLogger()
+    level = root.level
+    try:
+        from executorch.backends.vulkan import vulkan_preprocess  # noqa: F401
+        from executorch.backends.vulkan._passes import tag_memory_meta_pass  # noqa: F401
+        from executorch.backends.vulkan.partitioner import vulkan_partitioner
+    finally:
+        root.setLevel(level)
+    return vulkan_partitioner
+
+
+class Vulkan(Backend):
+    name = "vulkan"
+    title = "Vulkan"
+    hardware = "GPUs with Vulkan 1.1+ (Adreno, Mali, desktop GPUs)"
+    platforms = ("Android", "Linux", "Windows")
+    runs_on_host = False
+    delegate_ids = ("VulkanBackend",)
+    hint = "pip install executorch (the Vulkan partitioner ships in the wheel)"
+    notes = "Running needs an executorch runtime built with EXECUTORCH_BUILD_VULKAN=ON."
+
+    def probe(self) -> Availability:
+        try:
+            _import_vulkan()
+        except Exception as exc:  # any import-time failure makes the backend unusable here
+            reason = f"cannot import Vulkan's partitioner: {type(exc).__name__}: {exc}"
+            return Availability(False, reason, self.hint)
+        return Availability(True)
+
+    def partitioners(self, scheme: str) -> list[Any]:
+        VulkanPartitioner = _import_vulkan().VulkanPartitioner  # noqa: N806
+
+        return [VulkanPartitioner({"force_fp16": True} if scheme == "fp16" else {})]
+
+    def edge_compile_config(self) -> Any | None:
+        from executorch.exir import EdgeCompileConfig
+
+        return EdgeCompileConfig(_skip_dim_order=False)
+
+    @functools.cached_property
+    def schemes(self) -> dict[str, Scheme]:
+        return {
+            "fp32": Scheme("fp32", "float32"),
+            "fp16": Scheme("fp16", "float32 model computed in float16 on the GPU (force_fp16)"),
+        }
+
+    @contextlib.contextmanager
+    def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
+        """Record every `log_skip(node, reason)` of Vulkan's operator-support check."""
+        VulkanSupportedOperators = _import_vulkan().VulkanSupportedOperators  # noqa: N806
+        original = VulkanSupportedOperators.log_skip
+        backend = self.name
+
+        def log_skip(self_, node, reason):  # noqa: ANN001 - executorch's signature
+            if node.op == "call_function":
+                reasons.add(node.name, backend, str(reason))
+            return original(self_, node, reason)
+
+        VulkanSupportedOperators.log_skip = log_skip
+        try:
+            with super().capture_reasons(reasons):
+                yield
+        finally:
+            VulkanSupportedOperators.log_skip = original
+
+    def derived_reason(self, node: Any) -> str | None:
+        from executorch.backends.vulkan.op_registry import vulkan_supported_ops
+
+        target = getattr(node, "target", None)
+        if getattr(node, "op", None) != "call_function" or target is None:
+            return None
+        name = target.name() if hasattr(target, "name") else None
+        if target not in vulkan_supported_ops and name not in vulkan_supported_ops:
+            return f"no Vulkan implementation of {getattr(target, '__name__', target)}"
+        return None
