@@ -1,8 +1,10 @@
-"""`Workbench`: the app. It wires the panels to the engine (`lower`) and nothing more.
+"""`Workbench`: the app. It wires the panels to the engine (`lower`, `preview`) and nothing more.
 
-Scripted use goes through the same methods the buttons call: `select`, `lower` (blocking),
-`save`. The Lower button runs the engine in a background thread so the notebook stays live;
-Cancel stops at the next stage boundary the engine reports.
+Scripted use goes through the same methods the buttons call: `select`, `lower` / `preview`
+(blocking, return the report), `save`. The buttons run the engine in a background thread so
+the notebook stays live (`background = False` runs them in the foreground, for tests).
+Backends are lowered one engine call at a time so Cancel can be honest: it stops before the
+next backend starts; the one already lowering finishes (the engine has no safe midpoint).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..lowering import lower
+from ..errors import UsageError
+from ..lowering import LoweringReport, lower, preview
 from ._controls import Controls
 from ._coverage_panel import CoveragePanel
 from ._failures_panel import FailuresPanel
@@ -22,20 +25,27 @@ from ._graph_panel import GraphPanel
 from ._save_panel import SavePanel
 from ._sizes_panel import SizesPanel
 
-
-class Cancelled(Exception):
-    """Raised from the progress callback to stop a lowering the user cancelled."""
+_ERROR_STYLE = (
+    "border-left:4px solid #c0392b;background:#fdecea;padding:6px 10px;margin:4px 0;"
+    "font-family:sans-serif"
+)
 
 
 class Workbench(W.VBox):
-    """Pick a model and backends, lower, and look at what each backend took."""
+    """Pick a model and backends, lower (or preview), and look at what each backend took."""
 
-    def __init__(self, model: Any = None, example_inputs: tuple | None = None) -> None:
+    background = True  # False: the Lower / Preview buttons run in the foreground
+
+    def __init__(
+        self,
+        model: Any = None,
+        example_inputs: tuple | None = None,
+        backends: list[str] | None = None,
+    ) -> None:
         self._python_model = model if model is not None and not isinstance(model, str) else None
         self._example_inputs = example_inputs
         self.controls = Controls(has_python_model=self._python_model is not None)
-        if isinstance(model, str):
-            self.select(model=model)
+        self.message = W.HTML()  # errors outside any backend, shown where the user looks
         self.graphs = GraphPanel()
         self.coverage = CoveragePanel()
         self.sizes = SizesPanel()
@@ -46,12 +56,15 @@ class Workbench(W.VBox):
             [self.graphs, self.coverage, self.sizes, self.failures, self.saving],
             titles=["graph", "coverage", "sizes", "failures", "save"],
         )
-        self.report = None
+        self.report: LoweringReport | None = None
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
-        self.controls.lower_button.on_click(lambda _: self.lower_in_background())
+        self.controls.lower_button.on_click(lambda _: self.start("lower"))
+        self.controls.preview_button.on_click(lambda _: self.start("preview"))
         self.controls.cancel_button.on_click(lambda _: self.cancel())
-        super().__init__([self.controls, self.summary, self.panels])
+        super().__init__([self.controls, self.message, self.summary, self.panels])
+        if isinstance(model, str) or backends:
+            self.select(model=model if isinstance(model, str) else None, backends=backends)
 
     # -- scripted use -------------------------------------------------------------------------
     def select(
@@ -59,65 +72,93 @@ class Workbench(W.VBox):
         model: str | None = None,
         backends: list[str] | None = None,
         quantization: str | None = None,
+        priority: bool | None = None,
     ) -> Workbench:
+        """Set the controls as a user would; unknown names raise (and show) a UsageError."""
         c = self.controls
-        if model is not None:
-            if model in c.model.options:
-                c.model.value = model
-            else:
-                c.model.value = c.model.options[-1]  # the reference field
-                c.reference.value = model
-        if backends is not None:
-            c.set_backends(list(backends))
-        if quantization is not None:
-            if quantization not in c.scheme.options:
-                raise ValueError(
-                    f"scheme {quantization!r} is not supported by all of {c.order}; "
-                    f"choose from {list(c.scheme.options)}"
-                )
-            c.scheme.value = quantization
+        try:
+            if model is not None:
+                if model in c.model.options:
+                    c.model.value = model
+                else:
+                    c.model.value = c.model.options[-1]  # the file.py:factory reference field
+                    c.reference.value = model
+            if backends is not None:
+                c.set_backends(list(backends))
+            if priority is not None:
+                c.priority.value = bool(priority)
+            if quantization is not None:
+                if quantization not in c.scheme.options:
+                    raise UsageError(
+                        f"scheme {quantization!r} is not offered by all of {c.order}; "
+                        f"choose from {list(c.scheme.options)}"
+                    )
+                c.scheme.value = quantization
+        except (UsageError, ValueError) as exc:
+            self.show_error(exc)
+            raise
         return self
 
-    def lower(self):
-        """Lower with the current selection (blocking); shows and returns the LoweringReport."""
-        c = self.controls
-        if not c.order:
-            raise ValueError("choose at least one backend: wb.select(backends=['xnnpack'])")
-        self._cancel.clear()
-        c.progress.max = len(c.order) if not c.priority.value else 1
-        c.progress.value = 0
-        stages: dict[str, str] = {}
-        model = c.model_choice()
-        report = lower(
-            self._python_model if model is None else model,
-            list(c.order),
-            c.scheme.value,
-            example_inputs=self._example_inputs if model is None else None,
-            priority=c.priority.value,
-            progress=lambda label, stage: self._progress(stages, label, stage),
-        )
-        self.show(report)
-        return report
+    def lower(self) -> LoweringReport | None:
+        """Lower with the current selection (blocking); shows and returns the report.
+
+        Errors outside any backend (a bad model reference, no backend chosen) are shown in
+        the app and give None rather than a traceback.
+        """
+        return self._run("lower")
+
+    def preview(self) -> LoweringReport | None:
+        """Placement only (float, no .pte): what each backend would take, in seconds."""
+        return self._run("preview")
 
     def save(self, path: str | Path, backend: str | None = None) -> Path:
         """Write one backend's .pte atomically (the only one, or `backend`)."""
         if self.report is None:
-            raise ValueError("nothing lowered yet: call wb.lower() first")
-        ok = [r for r in self.report.results if r.ok]
+            raise UsageError("nothing lowered yet: call wb.lower() first")
+        ok = [r for r in self.report.results if r.ok and not r.preview]
         result = self.report[backend] if backend else (ok[0] if len(ok) == 1 else None)
         if result is None:
-            raise ValueError(
-                f"several results, say which: backend= one of {[r.backend for r in ok]}"
+            raise UsageError(
+                f"say which backend to save: backend= one of {[r.backend for r in ok]}"
             )
-        written = result.save(path)
         row = self.saving.rows.get(result.backend)
-        if row is not None:
-            row.path.value = str(written)
-            row.status.value = f"wrote <code>{html.escape(str(written))}</code> ({written.stat().st_size / 1e6:.3f} MB)"
-        return written
+        if row is not None:  # the row shows what was written, as the button would
+            row.path.value = str(path)
+            written = row.save()
+            if written is None:
+                raise UsageError(f"{result.backend}: not saved: {row.status.value}")
+            return written
+        return result.save(path)
 
     # -- the app ------------------------------------------------------------------------------
-    def show(self, report) -> None:
+    def start(self, kind: str = "lower") -> threading.Thread | None:
+        """What the Lower / Preview buttons do: the engine in a thread (or inline)."""
+        self.controls.busy(True)
+        self.controls.stage.value = "starting…"
+
+        def work() -> None:
+            try:
+                self._run(kind)
+            finally:
+                self.controls.busy(False)
+
+        if not self.background:
+            work()
+            return None
+        self._thread = threading.Thread(target=work, name=f"etwb-{kind}", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def lower_in_background(self) -> threading.Thread | None:
+        return self.start("lower")
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.controls.stage.value = (
+            "<b>cancelling</b>: the backend being lowered finishes; no further backend starts"
+        )
+
+    def show(self, report: LoweringReport) -> None:
         self.report = report
         self.summary.value = f"<pre>{html.escape(report.summary())}</pre>"
         self.graphs.show(report)
@@ -134,39 +175,80 @@ class Workbench(W.VBox):
             "save",
         ]
 
-    def lower_in_background(self) -> threading.Thread:
-        """What the Lower button does: the engine in a thread, progress via its callback."""
-        self.controls.busy(True)
-        self.controls.stage.value = "starting…"
+    def show_error(self, exc: BaseException) -> None:
+        """An error outside any backend: a red box on top, the traceback in the failures tab."""
+        kind = type(exc).__name__
+        self.message.value = (
+            f"<div class='etwb-error' style='{_ERROR_STYLE}'><b>{html.escape(kind)}</b>: "
+            f"{html.escape(str(exc))}</div>"
+        )
+        self.failures.crash(exc)
+        self.controls.stage.value = "<b style='color:#c0392b'>stopped</b> (see the message above)"
 
-        def work() -> None:
-            try:
-                self.lower()
-            except Cancelled:
-                self.controls.stage.value = "<b>cancelled</b> (at a stage boundary; nothing shown)"
-            except Exception as exc:  # shown in the app, not as a dead cell
-                self.failures.crash(exc)
-                self.panels.selected_index = 3
-                self.controls.stage.value = (
-                    f"<b style='color:#c0392b'>failed:</b> {html.escape(str(exc))}"
+    def _run(self, kind: str) -> LoweringReport | None:
+        self.message.value = ""
+        try:
+            report = self._engine(kind)
+        except Exception as exc:  # shown in the app, not as a dead cell
+            self.show_error(exc)
+            return None
+        if report is not None:
+            self.show(report)
+        return report
+
+    def _engine(self, kind: str) -> LoweringReport | None:
+        c = self.controls
+        if not c.order:
+            raise UsageError(
+                "choose at least one backend (tick a box, or wb.select(backends=[...]))"
+            )
+        model = c.model_choice()
+        if model == "":
+            raise UsageError("type a model reference such as my_model.py:build or pkg.mod:build")
+        target = self._python_model if model is None else model
+        inputs = self._example_inputs if model is None else None
+        groups = [list(c.order)] if c.priority.value else [[b] for b in c.order]
+        labels = ["+".join(g) for g in groups]
+        c.start_progress(labels)
+        c.progress.max, c.progress.value = len(groups), 0
+        self._cancel.clear()
+        merged: LoweringReport | None = None
+        for index, (group, label) in enumerate(zip(groups, labels, strict=True)):
+            if self._cancel.is_set():
+                for rest in labels[index:]:
+                    c.stage_reached(rest, "cancelled")
+                c.stage.value = (
+                    f"<b>cancelled</b> after {index} of {len(groups)}: not started: "
+                    + html.escape(", ".join(labels[index:]))
                 )
-            finally:
-                self.controls.busy(False)
+                break
+            c.stage.value = f"{kind}: <b>{html.escape(label)}</b>"
+            part = self._one(kind, target, inputs, group, label)
+            if merged is None:
+                merged = part
+            else:
+                merged.results.extend(part.results)
+                for key, value in part.timings_s.items():
+                    merged.timings_s[key] = merged.timings_s.get(key, 0.0) + value
+            c.progress.value = index + 1
+        else:
+            c.stage.value = f"{kind}: done"
+        return merged
 
-        self._thread = threading.Thread(target=work, name="etwb-lower", daemon=True)
-        self._thread.start()
-        return self._thread
-
-    def cancel(self) -> None:
-        self._cancel.set()
-        self.controls.stage.value += " · cancelling at the next stage…"
-
-    def _progress(self, stages: dict[str, str], label: str, stage: str) -> None:
-        if self._cancel.is_set():
-            raise Cancelled(label)
-        stages[label] = stage
-        done = sum(1 for s in stages.values() if s in ("done", "failed"))
-        self.controls.progress.value = min(done, self.controls.progress.max)
-        self.controls.stage.value = " · ".join(
-            f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in stages.items()
+    def _one(self, kind: str, target: Any, inputs: Any, group: list[str], label: str):
+        c = self.controls
+        priority = len(group) > 1
+        if kind == "preview":
+            c.stage_reached(label, "preview")
+            report = preview(target, group, example_inputs=inputs, priority=priority)
+            for result in report.results:
+                c.stage_reached(label, "done" if result.status == "ok" else "failed")
+            return report
+        return lower(
+            target,
+            group,
+            c.scheme.value,
+            example_inputs=inputs,
+            priority=priority,
+            progress=lambda _label, stage: c.stage_reached(label, stage),
         )

@@ -17,6 +17,7 @@ PYTHON = "(module passed from Python)"
 class Controls(W.VBox):
     def __init__(self, has_python_model: bool = False) -> None:
         self.rows = {r.name: r for r in list_backends()}
+        self.bars: dict[str, tuple[W.IntProgress, W.HTML]] = {}
         options = [m.name for m in list_models()] + [CUSTOM]
         if has_python_model:
             options.insert(0, PYTHON)
@@ -48,13 +49,19 @@ class Controls(W.VBox):
         self.order_label = W.HTML()
         self.scheme = W.Dropdown(options=[], description="quantization")
         self.lower_button = W.Button(description="Lower", button_style="primary", icon="play")
+        self.preview_button = W.Button(
+            description="Preview",
+            icon="eye",
+            tooltip="placement only (partition, no compile, no .pte): fast once exported",
+        )
         self.cancel_button = W.Button(
             description="Cancel",
             disabled=True,
-            tooltip="stops at the next stage boundary; a stage already running finishes first",
+            tooltip="stops before the next backend starts; the backend being lowered finishes",
         )
         self.progress = W.IntProgress(value=0, min=0, max=1, description="progress")
         self.stage = W.HTML()
+        self.per_backend = W.VBox()  # one progress bar + stage label per backend
         unavailable = [r for r in self.rows.values() if not r.available]
         note = "".join(
             f"<span style='color:#999' title='{html.escape(r.reason)}'>{html.escape(r.title)}</span> "
@@ -67,8 +74,9 @@ class Controls(W.VBox):
                 W.HTML(f"<small>unavailable (hover for why): {note}</small>") if note else W.HTML(),
                 W.HBox([self.priority, self.order_label]),
                 self.scheme,
-                W.HBox([self.lower_button, self.cancel_button, self.progress]),
+                W.HBox([self.lower_button, self.preview_button, self.cancel_button, self.progress]),
                 self.stage,
+                self.per_backend,
             ]
         )
         self._refresh_schemes()
@@ -114,4 +122,40 @@ class Controls(W.VBox):
 
     def busy(self, running: bool) -> None:
         self.lower_button.disabled = running
+        self.preview_button.disabled = running
         self.cancel_button.disabled = not running
+
+    def start_progress(self, labels: list[str]) -> None:
+        """One bar per backend (or priority list), filled stage by stage."""
+        self.bars = {
+            label: (W.IntProgress(value=0, min=0, max=max(STAGES.values())), W.HTML("waiting"))
+            for label in labels
+        }
+        self.per_backend.children = [
+            W.HBox([W.Label(label, layout={"width": "140px"}), bar, text])
+            for label, (bar, text) in self.bars.items()
+        ]
+
+    def stage_reached(self, label: str, stage: str) -> None:
+        bar, text = self.bars.get(label, (None, None))
+        if bar is None:
+            return
+        bar.value = STAGES.get(stage, bar.value)
+        bar.bar_style = {"failed": "danger", "done": "success", "cached": "success"}.get(stage, "")
+        text.value = html.escape(stage)
+
+
+# Engine stage -> how far along the bar it is (the engine's progress callback labels).
+STAGES = {
+    "export": 1,
+    "quantize": 2,
+    "to_edge": 3,
+    "to_edge+partition": 3,
+    "preview": 3,
+    "to_executorch": 4,
+    "save": 5,
+    "cached": 6,
+    "failed": 6,
+    "done": 6,
+    "cancelled": 0,
+}

@@ -1,0 +1,100 @@
+"""The Workbench app without a browser: drive the controls and buttons, read the widgets."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+
+@pytest.fixture
+def workbench():
+    from etworkbench import Workbench
+
+    wb = Workbench()
+    wb.background = False  # button handlers run inline, so the test sees their effects
+    return wb
+
+
+def test_backend_checkboxes_follow_list_backends(workbench):
+    from etworkbench import list_backends
+
+    rows = {r.name: r for r in list_backends()}
+    assert set(workbench.controls.checks) == set(rows)
+    for name, box in workbench.controls.checks.items():
+        assert box.disabled == (not rows[name].available)
+        if not rows[name].available:
+            assert rows[name].reason in box.description_tooltip
+
+
+def test_scheme_dropdown_offers_only_common_schemes(workbench):
+    from etworkbench import get_backend
+
+    workbench.select(backends=["xnnpack"])
+    assert set(workbench.controls.scheme.options) == set(get_backend("xnnpack").info().schemes)
+    with pytest.raises(Exception, match="scheme"):
+        workbench.select(quantization="no-such-scheme")
+    assert "no-such-scheme" in workbench.message.value
+
+
+def test_lower_button_fills_the_panels_and_save_writes(workbench, tmp_path):
+    workbench.select(model="teaching_net", backends=["xnnpack"], priority=False)
+    workbench.controls.lower_button.click()  # the real handler, in the foreground
+    assert workbench.message.value == ""
+    report = workbench.report
+    assert report is not None and report["xnnpack"].ok
+
+    graph = workbench.graphs.graphs["xnnpack"].graph.svg
+    assert "<svg" in graph
+    assert "etwb-delegated" in graph and "etwb-fallback" in graph
+    assert "mean.dim only supports keepdim=True" in graph  # the reason, in a tooltip
+
+    assert len(workbench.sizes.figure.data) >= 4  # the stacked parts
+    assert "xnnpack" in workbench.sizes.table.value
+    assert workbench.coverage.heatmap.data  # the heatmap was drawn
+
+    bar, text = workbench.controls.bars["xnnpack"]
+    assert bar.value == bar.max and text.value in ("done", "cached")
+
+    row = workbench.saving.rows["xnnpack"]
+    row.path.value = str(tmp_path / "button.pte")
+    row.button.click()
+    assert (tmp_path / "button.pte").stat().st_size == report["xnnpack"].sizes.pte_bytes
+    assert "wrote" in row.status.value
+
+    written = workbench.save(tmp_path / "scripted.pte")
+    assert written.read_bytes() == (tmp_path / "button.pte").read_bytes()
+
+
+def test_bad_model_text_shows_an_error_message(workbench):
+    workbench.select(model="no_such_file.py:build", backends=["xnnpack"])
+    workbench.controls.lower_button.click()
+    assert workbench.report is None
+    assert "etwb-error" in workbench.message.value
+    assert "no_such_file.py" in workbench.message.value
+    assert not workbench.controls.lower_button.disabled  # the app is usable again
+
+
+def test_no_backend_chosen_is_a_message_not_a_traceback(workbench):
+    assert workbench.lower() is None
+    assert "choose at least one backend" in workbench.message.value
+
+
+def test_cancel_stops_before_the_next_backend(workbench, monkeypatch):
+    import etworkbench.ui._app as app
+
+    workbench.select(model="teaching_net", backends=["xnnpack", "portable"])
+    calls = []
+    real = app.lower
+
+    def lower_then_cancel(*args, **kwargs):
+        calls.append(args[1])
+        workbench.cancel()  # the user presses Cancel while the first backend lowers
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app, "lower", lower_then_cancel)
+    report = workbench.lower()
+    assert calls == [["xnnpack"]]
+    assert [r.backend for r in report.results] == ["xnnpack"]
+    assert "cancelled" in workbench.controls.stage.value
+    assert "portable" in workbench.controls.stage.value
