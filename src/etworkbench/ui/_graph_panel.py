@@ -14,13 +14,18 @@ import traitlets as T
 from ..views import graph as G
 
 WIDGETS = Path(__file__).resolve().parents[3] / "widgets"
+# Without the source checkout's widgets/ (an installed wheel), show the SVG without pan/zoom.
+_PLAIN_ESM = """export default { render({ model, el }) {
+  const draw = () => { el.innerHTML = model.get("svg"); };
+  model.on("change:svg", draw); draw();
+} };"""
 
 
 class GraphWidget(anywidget.AnyWidget):
     """An SVG with pan/zoom; `selected` is the id of the last clicked node."""
 
-    _esm = WIDGETS / "graph.js"
-    _css = WIDGETS / "graph.css"
+    _esm = WIDGETS / "graph.js" if (WIDGETS / "graph.js").exists() else _PLAIN_ESM
+    _css = WIDGETS / "graph.css" if (WIDGETS / "graph.css").exists() else ""
     svg = T.Unicode("").tag(sync=True)
     selected = T.Unicode("").tag(sync=True)
 
@@ -43,17 +48,24 @@ class BackendGraph(W.VBox):
             description="view",
         )
         self.search = W.Text(placeholder="search op, e.g. conv", description="search")
+        self.expand = W.Text(
+            placeholder="lowered_module_3, features.4",
+            description="expand",
+            tooltip="delegate ids or nn.Module blocks to draw node by node (or click a 3-D box)",
+        )
         self.collapse_all = W.Button(description="collapse all", tooltip="close expanded groups")
         self.info = W.HTML()
         self.graph = GraphWidget()
         self.details = W.HTML("<i>click a node for op, shapes, source and reason</i>")
         self.mode.observe(lambda _: self._reset(), "value")
         self.search.observe(lambda _: self.render(), "value")
+        self.expand.observe(lambda _: self._expand_typed(), "value")
         self.collapse_all.on_click(lambda _: self._reset())
         self.graph.observe(self._clicked, "selected")
         super().__init__(
             [
-                W.HBox([self.mode, self.search, self.collapse_all, self.info]),
+                W.HBox([self.mode, self.search, self.expand, self.collapse_all]),
+                self.info,
                 self.graph,
                 self.details,
             ]
@@ -62,6 +74,12 @@ class BackendGraph(W.VBox):
 
     def _reset(self) -> None:
         self.expanded.clear()
+        self.expand.value = ""
+        self.render()
+
+    def _expand_typed(self) -> None:
+        names = [n.strip() for n in self.expand.value.split(",")]
+        self.expanded |= G.expand_ids(self.placement, names)
         self.render()
 
     def render(self) -> float:
