@@ -98,3 +98,26 @@ def test_cancel_stops_before_the_next_backend(workbench, monkeypatch):
     assert [r.backend for r in report.results] == ["xnnpack"]
     assert "cancelled" in workbench.controls.stage.value
     assert "portable" in workbench.controls.stage.value
+
+
+def test_preview_button_draws_the_graph_without_a_pte(workbench):
+    workbench.select(model="teaching_net", backends=["xnnpack"])
+    workbench.controls.preview_button.click()
+    assert workbench.message.value == ""
+    result = workbench.report["xnnpack"]
+    assert result.preview and result.sizes is None
+    svg = workbench.graphs.graphs["xnnpack"].graph.svg
+    assert "etwb-delegated" in svg and "etwb-fallback" in svg
+    assert workbench.saving.rows == {}  # nothing to save from a preview
+
+
+def test_a_module_passed_from_python(tmp_path):
+    import torch
+
+    from etworkbench import Workbench
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())
+    wb = Workbench(model=model, example_inputs=(torch.randn(1, 4),), backends=["xnnpack"])
+    report = wb.lower()
+    assert report is not None and report.results[0].ok, wb.message.value
+    assert wb.save(tmp_path / "m.pte").stat().st_size > 0
