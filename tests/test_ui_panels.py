@@ -1,0 +1,118 @@
+"""The panels on their own (no browser, no app): graph clicks, compare, save, export, failures."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+
+from etworkbench.lowering import BackendResult, Failure, LoweringReport  # noqa: E402
+from etworkbench.ui._coverage_panel import CoveragePanel  # noqa: E402
+from etworkbench.ui._failures_panel import FailuresPanel  # noqa: E402
+from etworkbench.ui._graph_panel import GraphPanel  # noqa: E402
+from etworkbench.ui._save_panel import SavePanel  # noqa: E402
+from etworkbench.ui._sizes_panel import SizesPanel  # noqa: E402
+
+
+def test_graph_click_expands_group_and_shows_node_details(teaching_xnnpack):
+    panel = GraphPanel()
+    panel.show(teaching_xnnpack)
+    pane = panel.graphs["xnnpack"]
+    svg = pane.graph.svg
+    assert 'fill="#4c9be8"' in svg and 'fill="#fdecea"' in svg
+    pane.mode.value = "delegate"
+    assert 'id="D_xnnpack_lowered_module_0"' in pane.graph.svg
+    assert 'id="N_lowered_module_0_aten_convolution_default"' not in pane.graph.svg
+    pane.graph.selected = "D_xnnpack_lowered_module_0"  # what the front-end sends on click
+    assert 'id="N_lowered_module_0_aten_convolution_default"' in pane.graph.svg
+    pane.graph.selected = "N_aten_mean_dim"
+    assert "mean.dim only supports keepdim=True" in pane.details.value
+    assert "_nets.py:23" in pane.details.value
+    pane.search.value = "cumsum"
+    assert "1 match" in pane.info.value
+    pane.collapse_all.click()
+    assert 'id="N_lowered_module_0_aten_convolution_default"' not in pane.graph.svg
+
+
+def test_compare_tab_only_with_two_results(teaching_xnnpack):
+    panel = GraphPanel()
+    panel.show(teaching_xnnpack)
+    assert "compare" not in panel.tabs.titles
+    twin = copy.copy(teaching_xnnpack["xnnpack"])
+    twin.backend = "xnnpack-again"
+    panel.show(LoweringReport("teaching_net", "x", 1, [teaching_xnnpack["xnnpack"], twin]))
+    assert panel.tabs.titles[-1] == "compare"
+    left, right = panel.tabs.children[-1].panes.children
+    assert (left.result.backend, right.result.backend) == ("xnnpack", "xnnpack-again")
+
+
+def test_sizes_panel_parts_add_up_to_the_pte(teaching_xnnpack):
+    panel = SizesPanel()
+    panel.show(teaching_xnnpack)
+    result = teaching_xnnpack["xnnpack"]
+    bars = [t for t in panel.figure.data if t.type == "bar" and t.name]
+    assert len(bars) >= 3
+    assert sum(t.y[0] for t in bars) == pytest.approx(result.sizes.pte_bytes / 1e6)
+    assert "xnnpack" in panel.table.value
+
+
+def test_save_row_writes_and_reports(tmp_path, teaching_xnnpack):
+    panel = SavePanel()
+    panel.show(teaching_xnnpack)
+    row = panel.rows["xnnpack"]
+    row.path.value = str(tmp_path / "button.pte")
+    row.button.click()
+    written = tmp_path / "button.pte"
+    assert written.read_bytes() == teaching_xnnpack["xnnpack"].buffer
+    assert str(written) in row.status.value and "MB" in row.status.value
+    row.path.value = str(tmp_path / "button.pte" / "under_a_file.pte")
+    row.button.click()
+    assert "not saved" in row.status.value
+    assert written.read_bytes() == teaching_xnnpack["xnnpack"].buffer  # old file intact
+
+
+def test_coverage_panel_sort_and_export(tmp_path, teaching_xnnpack):
+    panel = CoveragePanel()
+    panel.show(teaching_xnnpack.results)
+    heat = panel.heatmap.data[0]
+    assert "aten.cumsum.default" in heat.y and "aten.convolution.default" in heat.y
+    panel.sort.value = "fallback"
+    first = panel.heatmap.data[0].y[0]
+    assert first in ("aten.cumsum.default", "aten.mean.dim")
+    assert "no XNNPACK implementation of aten.cumsum.default" in panel.fallbacks.value
+    csv_text = panel.export(str(tmp_path / "cov.csv")).read_text()
+    assert "aten.cumsum.default" in csv_text and "xnnpack" in csv_text
+    html_text = panel.export(str(tmp_path / "cov.html")).read_text()
+    assert "plotly" in html_text.lower() and "keepdim" in html_text
+
+
+def test_failures_panel_shows_stage_node_source_and_traceback():
+    failure = Failure(
+        "preprocess",
+        "RuntimeError",
+        "bad conv",
+        node="aten_conv",
+        op="aten.convolution.default",
+        source="net.py:3: self.conv(x)",
+        traceback="Traceback (most recent call last):\n  boom",
+    )
+    report = LoweringReport(
+        "m",
+        "x",
+        0,
+        [
+            BackendResult("xnnpack", ["xnnpack"], "fp32", "failed", error=failure),
+            BackendResult(
+                "gone", ["gone"], "fp32", "unavailable", reason="SDK missing", hint="get SDK"
+            ),
+        ],
+    )
+    panel = FailuresPanel()
+    panel.show(report)
+    page = panel.body.value
+    for text in ("preprocess", "aten_conv", "net.py:3", "bad conv", "<details>", "boom"):
+        assert text in page
+    for text in ("gone", "unavailable", "SDK missing", "get SDK"):
+        assert text in page
