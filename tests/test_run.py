@@ -8,7 +8,7 @@ import json
 import pytest
 
 from etworkbench import lower
-from etworkbench.analysis.compare import default_pairs
+from etworkbench.analysis.compare import runnable_pairs
 from etworkbench.lowering import BackendResult, _run
 from etworkbench.lowering._run import run_program, runnability
 
@@ -35,7 +35,7 @@ def lowered(model: str, backend: str, scheme: str) -> BackendResult:
 
 def _pairs() -> list[tuple[str, str]]:
     try:
-        return default_pairs()
+        return runnable_pairs()
     except Exception:  # collection must not fail; the tests below then report nothing to run
         return []
 

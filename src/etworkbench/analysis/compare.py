@@ -94,6 +94,25 @@ def default_pairs() -> list[tuple[str, str]]:
     return pairs
 
 
+def runnable_pairs() -> list[tuple[str, str]]:
+    """The pairs of `default_pairs()` whose programs this host's runtime can execute.
+
+    Decided before lowering: the backend runs on the host and the installed runtime has one
+    of its delegate ids registered (a delegate-free backend such as portable always can).
+    """
+    from ..backends import get_backend
+    from ..lowering._run import registered_backends
+
+    registered = set(registered_backends())
+    pairs = []
+    for name, scheme in default_pairs():
+        backend = get_backend(name)
+        ids = set(backend.delegate_ids)
+        if backend.runs_on_host and (not ids or ids & registered):
+            pairs.append((name, scheme))
+    return pairs
+
+
 def compare(
     model: Any,
     pairs: Iterable[tuple[str, str | None]] | None = None,
