@@ -40,6 +40,10 @@ class Scheme:
     # keyword arguments for `ExportedProgram.module()` before the quantizer sees the graph
     # as (name, value) pairs, e.g. (("check_guards", False),) for Arm quantizers on torch 2.14
     capture_kwargs: tuple[tuple[str, Any], ...] = ()
+    # keyword arguments for `convert_pt2e`, e.g. (("fold_quantize", False),) for OpenVINO
+    convert_kwargs: tuple[tuple[str, Any], ...] = ()
+    lowers_here: bool = True  # False when this scheme needs something this host lacks
+    note: str = ""  # why, when lowers_here is False
 
 
 @dataclass(frozen=True)

@@ -39,13 +39,20 @@ def _pt2e_quantizer() -> Any:
 def _weight_only(bits: int) -> Any:
     def transform(module: Any, inputs: tuple) -> Any:
         import torch
-        from torchao.quantization.granularity import PerAxis, PerGroup
+        from torchao.quantization.granularity import PerAxis
         from torchao.quantization.quant_api import IntxWeightOnlyConfig, quantize_
 
-        granularity = PerAxis(axis=0) if bits == 8 else PerGroup(group_size=32)
+        # per channel, like CoreMLRecipeType.TORCHAO_INT{4,8}_WEIGHT_ONLY_PER_CHANNEL: a group
+        # size would have to divide every layer's input width
         dtype = torch.int8 if bits == 8 else torch.int4
-        config = IntxWeightOnlyConfig(weight_dtype=dtype, granularity=granularity)
-        quantize_(module, config)  # nn.Linear (and embeddings) by default
+        config = IntxWeightOnlyConfig(weight_dtype=dtype, granularity=PerAxis(axis=0))
+        from torchao.utils import unwrap_tensor_subclass
+
+        def groupable(mod: Any, fqn: str) -> bool:
+            return isinstance(mod, torch.nn.Linear) and (bits == 8 or mod.in_features % 32 == 0)
+
+        quantize_(module, config, groupable)
+        unwrap_tensor_subclass(module)
         return module
 
     return transform
@@ -96,7 +103,7 @@ class CoreML(Backend):
             ),
             "int4-weight": Scheme(
                 "int4-weight",
-                "int4 weight-only, group size 32, on linear layers (torchao IntxWeightOnly, iOS18+)",
+                "int4 per-channel weight-only on linear layers (torchao IntxWeightOnly, iOS18+)",
                 transform=_weight_only(4),
             ),
         }

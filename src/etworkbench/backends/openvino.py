@@ -45,6 +45,9 @@ class Openvino(Backend):
                 "int8 symmetric, calibrated activations (nncf OpenVINOQuantizer, PT2E)",
                 quantizer=_openvino_quantizer,
                 calibrate=True,
+                # OpenVINO converts the q/dq pairs itself; folded int8 weights fail its frontend
+                # ("Arguments do not have the same element type"), as in nncf's quantize_model
+                convert_kwargs=(("fold_quantize", False),),
             ),
         }
 

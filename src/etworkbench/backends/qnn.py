@@ -17,6 +17,7 @@ class Qnn(Backend):
     platforms = ("Android", "Linux (Snapdragon)", "Windows on Snapdragon")
     runs_on_host = False
     delegate_ids = ("QnnBackend",)
+    default_scheme = "fp16"
     hint = (
         "install the Qualcomm AI Engine Direct (QNN) SDK, export QNN_SDK_ROOT=/path/to/qairt/<ver> "
         "and add $QNN_SDK_ROOT/lib/x86_64-linux-clang to LD_LIBRARY_PATH; the workbench never "

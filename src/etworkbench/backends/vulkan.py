@@ -28,6 +28,16 @@ def _import_vulkan() -> Any:
     return vulkan_partitioner
 
 
+def _weight_only_quantizer() -> Any:
+    from executorch.backends.vulkan.quantizer.vulkan_quantizer import (
+        VulkanQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    # is_dynamic=False is Vulkan's weight-only config (activations stay float)
+    return VulkanQuantizer().set_global(get_symmetric_quantization_config(weight_bits=8))
+
+
 class Vulkan(Backend):
     name = "vulkan"
     title = "Vulkan"
@@ -61,6 +71,11 @@ class Vulkan(Backend):
         return {
             "fp32": Scheme("fp32", "float32"),
             "fp16": Scheme("fp16", "float32 model computed in float16 on the GPU (force_fp16)"),
+            "int8-weight": Scheme(
+                "int8-weight",
+                "int8 per-channel weight-only on linear layers (PT2E VulkanQuantizer)",
+                quantizer=_weight_only_quantizer,
+            ),
         }
 
     @contextlib.contextmanager

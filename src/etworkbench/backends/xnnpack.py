@@ -21,6 +21,25 @@ def _xnnpack_quantizer(per_channel: bool, dynamic: bool):
     return quantizer
 
 
+def _8da4w(module: Any, inputs: tuple) -> Any:
+    """torchao int8 dynamic activations, int4 weights in groups of 32 on nn.Linear (XNNPACK's
+    TORCHAO_INT8_DYNAMIC_ACT_INT4_WEIGHT recipe). XNNPACK needs the group size to be a multiple
+    of 32, so linears whose input width is not stay float (and fall to XNNPACK's fp32 path)."""
+    import torch
+    from torchao.quantization.granularity import PerGroup
+    from torchao.quantization.quant_api import Int8DynamicActivationIntxWeightConfig, quantize_
+
+    config = Int8DynamicActivationIntxWeightConfig(
+        weight_dtype=torch.int4, weight_granularity=PerGroup(group_size=32)
+    )
+
+    def groupable(mod: Any, _fqn: str) -> bool:
+        return isinstance(mod, torch.nn.Linear) and mod.in_features % 32 == 0
+
+    quantize_(module, config, filter_fn=groupable)
+    return module
+
+
 class Xnnpack(Backend):
     name = "xnnpack"
     title = "XNNPACK"
@@ -61,6 +80,11 @@ class Xnnpack(Backend):
                 "int8 static, per-tensor weights, calibrated activations (PT2E XNNPACKQuantizer)",
                 quantizer=lambda: _xnnpack_quantizer(per_channel=False, dynamic=False),
                 calibrate=True,
+            ),
+            "8da4w": Scheme(
+                "8da4w",
+                "int8 dynamic activations, int4 weights (group 32) on linear layers (torchao)",
+                transform=_8da4w,
             ),
         }
 

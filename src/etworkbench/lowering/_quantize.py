@@ -23,7 +23,7 @@ def quantize(spec: Any, scheme: Any, calibration: Iterable[tuple] | None) -> Any
     with torch.no_grad():
         for batch in batches:
             prepared(*(batch if isinstance(batch, tuple) else (batch,)))
-    converted = convert_pt2e(prepared)
+    converted = convert_pt2e(prepared, **dict(scheme.convert_kwargs))
     return torch.export.export(converted, inputs)
 
 
