@@ -79,8 +79,12 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
                     "backend": name,
                     "scheme": scheme.name,
                     "description": scheme.description,
-                    "lowers_here": avail.available,
-                    "note": "" if avail.available else f"cannot lower here: {avail.reason}",
+                    "lowers_here": avail.available and scheme.lowers_here,
+                    "note": (
+                        f"cannot lower here: {avail.reason}"
+                        if not avail.available
+                        else ("" if scheme.lowers_here else f"cannot lower here: {scheme.note}")
+                    ),
                 }
             )
     if args.json:
