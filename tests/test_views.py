@@ -104,7 +104,7 @@ def test_small_placement_svg_has_classes_clusters_and_tooltips():
     assert svg.count('class="node etwb-delegated"') == 3
     assert svg.count('class="node etwb-fallback"') == 1
     assert svg.count('class="node etwb-structural"') == 2
-    assert svg.count('class="cluster"') == 2  # one box per delegate instance
+    assert svg.count('class="cluster etwb-delegate"') == 2  # one box per delegate instance
     title = re.search(r'id="N_aten_mean_dim" class="node etwb-fallback">\s*<title>([^<]*)', svg)
     assert "mean.dim only supports keepdim=True" in title.group(1)
     assert "net.py:23" in title.group(1)

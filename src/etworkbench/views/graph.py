@@ -179,12 +179,25 @@ def build_view(
     for i, name in enumerate(placement.graph_outputs):
         out = f"O_{i}"
         boxes[out] = Box(out, f"output {i}", "output", [], tooltip=f"output {i} <- {name}")
-        if name in group_of:
-            edges[(group_of[name], out)] = None
+        source = group_of.get(name) or _output_source(placement, name, group_of)
+        if source:
+            edges[(source, out)] = None
     order = [b for b in boxes.values() if b.kind == "input"]
     order += [b for b in boxes.values() if b.kind not in ("input", "output")]
     order += [b for b in boxes.values() if b.kind == "output"]
     return GraphView(order, list(edges), mode)
+
+
+def _output_source(placement: Placement, name: str, group_of: dict[str, str]) -> str | None:
+    """A preview names graph outputs as in the edge graph, but the placement calls delegated
+    nodes <delegate>/<name> and unpacks them with a getitem: find that box."""
+    for node in placement.nodes:
+        if node.structural and any(i.endswith("/" + name) for i in node.inputs):
+            return group_of.get(node.name)
+    for node in placement.nodes:
+        if node.name.endswith("/" + name):
+            return group_of.get(node.name)
+    return None
 
 
 def _label_group(box: Box, by_name: dict[str, NodePlacement]) -> None:
@@ -246,7 +259,17 @@ def to_dot(
         backend = members[0].backend
         lines.append(f"  subgraph cluster_{_safe(delegate)} {{")
         lines.append(
-            f"    {_attrs(label=f'{backend} · {delegate}', color=backend_colour(backend), style='rounded,bold', fontcolor=backend_colour(backend))[1:-1].replace(', ', '; ')};"
+            "    graph "
+            + _attrs(
+                label=f"{backend} · {delegate}",
+                color=backend_colour(backend),
+                style="rounded,bold",
+                fontcolor=backend_colour(backend),
+                id=f"cluster_{_safe(delegate)}",
+                tooltip=f"{delegate}: {len(members)} nodes delegated to {backend}",
+                **{"class": "etwb-delegate"},
+            )
+            + ";"
         )
         for box in members:
             lines.append(f"    {box.id} {_attrs(**_style(box, highlight))};")
