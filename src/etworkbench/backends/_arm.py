@@ -21,3 +21,19 @@ def arm_int8_scheme(make_quantizer: Any, description: str) -> Scheme:
     return Scheme(
         "int8", description, quantizer=quantizer, calibrate=True, capture_kwargs=ARM_CAPTURE
     )
+
+
+def io_qdq_reason(node: Any) -> str | None:
+    """The int8 program's float inputs/outputs are (de)quantized on the CPU, outside the delegate."""
+    name = getattr(getattr(node, "target", None), "__name__", "")
+    if "quantize_per_tensor" not in name:
+        return None
+    if name.startswith("quantized_decomposed.quantize") and any(
+        getattr(arg, "op", None) == "placeholder" for arg in node.args
+    ):
+        return "quantizes the program's float input: runs on the CPU before the delegate"
+    if name.startswith("quantized_decomposed.dequantize") and any(
+        user.op == "output" for user in node.users
+    ):
+        return "dequantizes the program's output: runs on the CPU after the delegate"
+    return None

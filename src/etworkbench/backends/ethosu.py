@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ._arm import arm_int8_scheme
+from ._arm import arm_int8_scheme, io_qdq_reason
 from ._base import Availability, Backend, Scheme, probe_imports
 from ._probe import find_executable
 
@@ -46,6 +46,9 @@ class EthosU(Backend):
         from executorch.backends.arm.ethosu import EthosUPartitioner
 
         return [EthosUPartitioner(_compile_spec())]
+
+    def derived_reason(self, node: Any) -> str | None:
+        return io_qdq_reason(node)
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

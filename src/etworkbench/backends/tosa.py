@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from ._arm import arm_int8_scheme
+from ._arm import arm_int8_scheme, io_qdq_reason
 from ._base import Availability, Backend, Scheme, probe_imports
 
 SPECS = {"fp32": "TOSA-1.0+FP", "int8": "TOSA-1.0+INT"}
@@ -38,6 +38,9 @@ class Tosa(Backend):
         from executorch.backends.arm.tosa.partitioner import TOSAPartitioner
 
         return [TOSAPartitioner(TosaCompileSpec(SPECS.get(scheme, SPECS["fp32"])))]
+
+    def derived_reason(self, node: Any) -> str | None:
+        return io_qdq_reason(node)
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:
