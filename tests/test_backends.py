@@ -230,3 +230,16 @@ def test_backends_cli_json(capsys):
             assert key in row, (row.get("name"), key)
     on_host = {r["name"] for r in rows if r["runs_on_host"]}
     assert on_host == {"xnnpack", "openvino", "portable"}
+
+
+class _AcoshNet(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.acosh(torch.relu(x) + 2.0) * 3.0
+
+
+def test_coreml_reasons_are_its_own_skip_messages():
+    inputs = (torch.randn(2, 8),)
+    result = lower(_AcoshNet(), ["coreml"], example_inputs=inputs, cache=False)["coreml"]
+    assert result.ok and result.placement.delegated_nodes > 0
+    reasons = {n.target: n.reason for n in result.placement.fallbacks()}
+    assert "is not supported by CoreML" in reasons["aten.acosh.default"]
