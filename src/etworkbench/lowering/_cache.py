@@ -18,7 +18,7 @@ from typing import Any
 
 from .._io import atomic_write_bytes
 
-FORMAT = 1
+FORMAT = 2  # bump when zoo models or the pickled result change
 DEFAULT_LIMIT_BYTES = 2 << 30
 
 

@@ -58,9 +58,35 @@ def _torchvision(arch: str, shape=(1, 3, 224, 224)) -> Callable[[], tuple[nn.Mod
     def build() -> tuple[nn.Module, tuple]:
         import torchvision.models as tvm
 
-        return getattr(tvm, arch)(weights=None), (torch.randn(*shape),)
+        module = getattr(tvm, arch)(weights=None)
+        _settle_batchnorm(module, shape)
+        return module, (torch.randn(*shape),)
 
     return build
+
+
+def _settle_batchnorm(module: nn.Module, shape: tuple[int, ...]) -> None:
+    """Give BatchNorm layers running statistics from one seeded random batch.
+
+    With `weights=None` the running statistics are mean 0 / variance 1, which shrinks
+    activations through deep nets until the logits are ~1e-9 (mobilenet_v2, efficientnet_b0):
+    any quantization error is then 100 % of the output. One training-mode pass gives the layers
+    realistic statistics, so error and top-1 agreement mean something. No weights are learned.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average: one pass sets the batch statistics
+    generator = torch.Generator().manual_seed(SEED + 1)
+    module.train()
+    with torch.no_grad():
+        module(torch.randn(4, *shape[1:], generator=generator))
+    module.eval()
+    for norm, momentum in zip(norms, momenta, strict=True):
+        norm.momentum = momentum
 
 
 def _custom(cls: type, *shape: int) -> Callable[[], tuple[nn.Module, tuple]]:
