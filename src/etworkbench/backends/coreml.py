@@ -41,17 +41,17 @@ def _weight_only(bits: int) -> Any:
         import torch
         from torchao.quantization.granularity import PerAxis
         from torchao.quantization.quant_api import IntxWeightOnlyConfig, quantize_
+        from torchao.utils import unwrap_tensor_subclass
 
         # per channel, like CoreMLRecipeType.TORCHAO_INT{4,8}_WEIGHT_ONLY_PER_CHANNEL: a group
         # size would have to divide every layer's input width
         dtype = torch.int8 if bits == 8 else torch.int4
         config = IntxWeightOnlyConfig(weight_dtype=dtype, granularity=PerAxis(axis=0))
-        from torchao.utils import unwrap_tensor_subclass
 
-        def groupable(mod: Any, fqn: str) -> bool:
-            return isinstance(mod, torch.nn.Linear) and (bits == 8 or mod.in_features % 32 == 0)
+        def is_linear(mod: Any, fqn: str) -> bool:
+            return isinstance(mod, torch.nn.Linear)
 
-        quantize_(module, config, groupable)
+        quantize_(module, config, is_linear)
         unwrap_tensor_subclass(module)
         return module
 
