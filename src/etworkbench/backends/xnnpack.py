@@ -34,7 +34,9 @@ def _8da4w(module: Any, inputs: tuple) -> Any:
     )
 
     def groupable(mod: Any, _fqn: str) -> bool:
-        return isinstance(mod, torch.nn.Linear) and mod.in_features % 32 == 0
+        # exact nn.Linear: MultiheadAttention's out_proj subclass is used via F.* with .t(),
+        # which torchao's quantized weight tensor does not implement
+        return type(mod) is torch.nn.Linear and mod.in_features % 32 == 0
 
     quantize_(module, config, filter_fn=groupable)
     return module
