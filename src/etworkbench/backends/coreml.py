@@ -49,7 +49,7 @@ def _weight_only(bits: int) -> Any:
         config = IntxWeightOnlyConfig(weight_dtype=dtype, granularity=PerAxis(axis=0))
 
         def is_linear(mod: Any, fqn: str) -> bool:
-            return isinstance(mod, torch.nn.Linear)
+            return type(mod) is torch.nn.Linear  # not MultiheadAttention's out_proj (F.* + .t())
 
         quantize_(module, config, is_linear)
         unwrap_tensor_subclass(module)
