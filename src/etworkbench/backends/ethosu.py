@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 from ._arm import arm_int8_scheme, io_qdq_reason
-from ._base import Availability, Backend, Scheme, probe_imports
+from ._base import Availability, Backend, Reasons, Scheme, probe_imports
 from ._probe import find_executable
 
 TARGET = "ethos-u55-128"
@@ -46,6 +49,13 @@ class EthosU(Backend):
         from executorch.backends.arm.ethosu import EthosUPartitioner
 
         return [EthosUPartitioner(_compile_spec())]
+
+    @contextlib.contextmanager
+    def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
+        """Vela (run in-process) prints its network summary to stdout: send it to stderr, so
+        `etwb lower --json` stays one JSON document."""
+        with contextlib.redirect_stdout(sys.stderr), super().capture_reasons(reasons):
+            yield
 
     def derived_reason(self, node: Any) -> str | None:
         return io_qdq_reason(node)
