@@ -10,6 +10,12 @@ The notebook app is `etworkbench.Workbench()`; the CLI is `etwb`.
 
 from __future__ import annotations
 
+import logging as _logging
+
+# torch warns once per process that torchao registers an Enum with pytree (a deprecation that is
+# theirs, not the user's); it would otherwise be the first thing every notebook cell shows.
+_logging.getLogger("torch.utils._pytree").setLevel(_logging.ERROR)
+
 from .analysis.compare import Comparison, compare
 from .analysis.pte_file import PteReport, inspect_pte
 from .backends import get_backend, list_backends

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,9 +74,17 @@ class CoreML(Backend):
     notes = "The Core ML runtime exists only on Apple platforms; lowering works on Linux."
 
     def probe(self) -> Availability:
-        return probe_imports(
-            "coremltools", "executorch.backends.apple.coreml.partition", hint=self.hint
-        )
+        # coremltools logs version-support warnings and missing macOS-only proxies at import;
+        # on Linux they are expected, and they would fill the notebook cell and CLI output.
+        ct_logger = logging.getLogger("coremltools")
+        level = ct_logger.level
+        ct_logger.setLevel(logging.ERROR)
+        try:
+            return probe_imports(
+                "coremltools", "executorch.backends.apple.coreml.partition", hint=self.hint
+            )
+        finally:
+            ct_logger.setLevel(level)
 
     def partitioners(self, scheme: str) -> list[Any]:
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner

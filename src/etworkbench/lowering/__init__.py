@@ -5,4 +5,12 @@ from ._preview import preview
 from ._results import BackendResult, LoweringReport, Sizes
 from ._triage import Failure
 
-__all__ = ["BackendResult", "Failure", "LoweringReport", "Sizes", "lower", "preview", "pte_filename"]
+__all__ = [
+    "BackendResult",
+    "Failure",
+    "LoweringReport",
+    "Sizes",
+    "lower",
+    "preview",
+    "pte_filename",
+]
