@@ -118,11 +118,17 @@ def _cmd_lower(args: argparse.Namespace) -> int:
         from .lowering import preview
 
         report = preview(args.model, args.backends, priority=args.priority)
-    elif args.jobs or args.timeout:
+    elif args.jobs or args.timeout or args.memory_limit:
         from .lowering._workers import lower_in_workers
 
         report = lower_in_workers(
-            args.model, args.backends, args.quant, jobs=args.jobs, timeout=args.timeout, **common
+            args.model,
+            args.backends,
+            args.quant,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            memory_limit=args.memory_limit * 2**20 if args.memory_limit else None,
+            **common,
         )
     else:
         report = lower(args.model, args.backends, args.quant, **common)
@@ -259,6 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--preview",
         action="store_true",
         help="placement and reasons only: partition without compiling, write nothing",
+    )
+    p.add_argument(
+        "--memory-limit",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="cap each worker's data memory (implies workers); a worker over it is reported, not the CLI",
     )
     p.add_argument(
         "--no-cache", action="store_true", help="lower again even if the cache has this program"

@@ -214,7 +214,13 @@ def lower_in_workers(
                             spec.name,
                             "worker",
                             "WorkerCrashed",
-                            f"the worker process {what} (a crash or out-of-memory in the backend); other backends are unaffected",
+                            f"the worker process {what} without a result (a crash or out-of-memory in the backend"
+                            + (
+                                f"; its memory limit was {memory_limit / 2**20:.0f} MB"
+                                if memory_limit
+                                else ""
+                            )
+                            + "); other backends are unaffected",
                         ),
                     )
     report.results = [job.result for job in jobs_list if job.result is not None]
