@@ -80,11 +80,7 @@ def lower(
             label, [b.name for b in group], scheme, "ok", model=spec.name, _model_spec=spec
         )
         report.results.append(result)
-        missing = [b for b in group if not b.availability.available]
-        if missing:
-            result.status = "unavailable"
-            result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
-            result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
+        if mark_unavailable(result, group):
             continue
         cacheable = cache and calibration is None
         extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
@@ -126,6 +122,16 @@ def _from_cache(key: str, result: BackendResult, notify: Progress) -> bool:
     result.cached = True
     notify(result.backend, "cached")
     return True
+
+
+def mark_unavailable(result: BackendResult, group: list[Backend]) -> bool:
+    """Mark `result` unavailable, with every missing backend's reason and hint; False if none is."""
+    missing = [b for b in group if not b.availability.available]
+    if missing:
+        result.status = "unavailable"
+        result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
+        result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
+    return bool(missing)
 
 
 def pte_filename(model: str, backend: str, scheme: str) -> str:

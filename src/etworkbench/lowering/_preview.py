@@ -21,7 +21,13 @@ from ..backends import Reasons
 from ..backends._base import op_name
 from ..models import load_model
 from ._cache import model_fingerprint
-from ._pipeline import _capture_all, _reason_finder, _resolve_backends, _scheme_for
+from ._pipeline import (
+    _capture_all,
+    _reason_finder,
+    _resolve_backends,
+    _scheme_for,
+    mark_unavailable,
+)
 from ._results import BackendResult, LoweringReport
 from ._triage import triage
 
@@ -66,11 +72,7 @@ def preview(
         result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name)
         result.preview = True
         report.results.append(result)
-        missing = [b for b in group if not b.availability.available]
-        if missing:
-            result.status = "unavailable"
-            result.reason = "; ".join(f"{b.title}: {b.availability.reason}" for b in missing)
-            result.hint = "; ".join(b.availability.hint for b in missing if b.availability.hint)
+        if mark_unavailable(result, group):
             continue
         stage = "export"
         try:
