@@ -42,6 +42,9 @@ class Scheme:
     capture_kwargs: tuple[tuple[str, Any], ...] = ()
     # keyword arguments for `convert_pt2e`, e.g. (("fold_quantize", False),) for OpenVINO
     convert_kwargs: tuple[tuple[str, Any], ...] = ()
+    # A backend's own PT2E driver, (captured module, calibration batches) -> converted module,
+    # when its quantizer needs more than prepare/calibrate/convert (e.g. nncf's bias correction).
+    pt2e: Callable[[Any, list], Any] | None = None
     lowers_here: bool = True  # False when this scheme needs something this host lacks
     note: str = ""  # why, when lowers_here is False
 

@@ -17,6 +17,37 @@ def _openvino_quantizer() -> Any:
     return OpenVINOQuantizer()
 
 
+def _nncf_quantize(captured: Any, batches: list) -> Any:
+    """nncf's own PT2E driver (statistics + fast bias correction), as executorch's quantize_model.
+
+    Plain prepare/calibrate/convert with OpenVINOQuantizer skips the bias correction and was
+    measured at 53 % relative error on tiny_convnet; this path gives about 10 %.
+    """
+    import logging
+    import sys
+
+    import nncf
+    import nncf.experimental.torch.fx as nncf_fx
+
+    # nncf logs and draws progress bars on stdout; stdout belongs to `etwb ... --json`.
+    nncf_logger = logging.getLogger("nncf")
+    level = nncf_logger.level
+    nncf_logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return nncf_fx.quantize_pt2e(
+                captured,
+                _openvino_quantizer(),
+                subset_size=len(batches),
+                calibration_dataset=nncf.Dataset(batches, lambda batch: batch),
+                fast_bias_correction=True,
+                smooth_quant=False,
+                fold_quantize=False,
+            )
+    finally:
+        nncf_logger.setLevel(level)
+
+
 class Openvino(Backend):
     name = "openvino"
     title = "OpenVINO"
@@ -48,6 +79,7 @@ class Openvino(Backend):
                 # OpenVINO converts the q/dq pairs itself; folded int8 weights fail its frontend
                 # ("Arguments do not have the same element type"), as in nncf's quantize_model
                 convert_kwargs=(("fold_quantize", False),),
+                pt2e=_nncf_quantize,
             ),
         }
 

@@ -18,8 +18,11 @@ def quantize(spec: Any, scheme: Any, calibration: Iterable[tuple] | None) -> Any
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     captured = torch.export.export(module, inputs).module(**dict(scheme.capture_kwargs))
-    prepared = prepare_pt2e(captured, scheme.quantizer())
     batches = list(calibration) if calibration is not None else [inputs]
+    batches = [b if isinstance(b, tuple) else (b,) for b in batches]
+    if scheme.pt2e is not None:
+        return torch.export.export(scheme.pt2e(captured, batches), inputs)
+    prepared = prepare_pt2e(captured, scheme.quantizer())
     with torch.no_grad():
         for batch in batches:
             prepared(*(batch if isinstance(batch, tuple) else (batch,)))
