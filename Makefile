@@ -5,7 +5,7 @@ setup:
 	@bash scripts/setup.sh
 
 lab: setup
-	.venv/bin/jupyter lab --ServerApp.root_dir=. notebooks/00_workbench.ipynb
+	.venv/bin/jupyter lab --ServerApp.root_dir=. --ServerApp.ip=127.0.0.1 --allow-root notebooks/00_workbench.ipynb
 
 test: setup
 	@bash scripts/test.sh
