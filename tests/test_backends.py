@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+from _checks import assert_matches_delegation_info
 
 from etworkbench import load_model, lower
 from etworkbench.backends import backend_names, get_backend, list_backends
@@ -56,18 +57,6 @@ def _plain_graph(name, model="tiny_convnet"):
     )
     edge = to_edge_transform_and_lower(program, partitioner=_plain_partitioners(name), **kwargs)
     return edge.exported_program().graph_module
-
-
-def _assert_matches_delegation_info(graph_module, placement):
-    from executorch.devtools.backend_debug import get_delegation_info
-
-    info = get_delegation_info(graph_module)
-    assert placement.delegated_nodes == info.num_delegated_nodes
-    assert placement.fallback_nodes == info.num_non_delegated_nodes
-    assert placement.num_delegated_subgraphs == info.num_delegated_subgraphs
-    ours = {row.op: (row.delegated, row.fallback) for row in placement.coverage()}
-    theirs = {op: (b.delegated, b.non_delegated) for op, b in info.delegation_by_operator.items()}
-    assert ours == theirs
 
 
 # -- the table ---------------------------------------------------------------------------------
@@ -184,13 +173,13 @@ def test_lowers_tiny_convnet_and_counts_match_get_delegation_info(name, request)
     result = request.getfixturevalue(f"{name}_result")
     assert result.placement.delegated_nodes > 0
     assert result.pte_bytes
-    _assert_matches_delegation_info(_plain_graph(name), result.placement)
+    assert_matches_delegation_info(_plain_graph(name), result.placement)
 
 
 @pytest.mark.slow
 def test_vulkan_lowers_and_counts_match_get_delegation_info(vulkan_result):
     assert vulkan_result.placement.delegated_nodes > 0
-    _assert_matches_delegation_info(_plain_graph("vulkan"), vulkan_result.placement)
+    assert_matches_delegation_info(_plain_graph("vulkan"), vulkan_result.placement)
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from _checks import assert_matches_delegation_info
 
 from etworkbench import UsageError, inspect_pte, load_model, lower
 from etworkbench.cli import main
@@ -21,18 +22,6 @@ def _direct(spec, ops):
     program = torch.export.export(spec.module, spec.example_inputs)
     wrapped = exclude_partitioner(XnnpackPartitioner(), ops, {})
     return to_edge_transform_and_lower(program, partitioner=[wrapped])
-
-
-def _assert_matches_delegation_info(graph_module, placement):
-    from executorch.devtools.backend_debug import get_delegation_info
-
-    info = get_delegation_info(graph_module)
-    assert placement.delegated_nodes == info.num_delegated_nodes
-    assert placement.fallback_nodes == info.num_non_delegated_nodes
-    assert placement.num_delegated_subgraphs == info.num_delegated_subgraphs
-    ours = {row.op: (row.delegated, row.fallback) for row in placement.coverage()}
-    theirs = {op: (b.delegated, b.non_delegated) for op, b in info.delegation_by_operator.items()}
-    assert ours == theirs
 
 
 def _runs_like_eager(result, spec, tmp_path):
@@ -61,7 +50,7 @@ def test_excluded_relu_runs_on_cpu_with_the_user_reason(teaching_xnnpack, tmp_pa
     delegated = {n.target for n in result.placement.nodes if n.delegated}
     assert delegated == {"aten.convolution.default", "aten.linear.default"}
     spec = load_model("teaching_net")
-    _assert_matches_delegation_info(
+    assert_matches_delegation_info(
         _direct(spec, ["aten.relu.default"]).exported_program().graph_module, result.placement
     )
     path = _runs_like_eager(result, spec, tmp_path)
@@ -93,7 +82,7 @@ def test_excluding_the_middle_of_a_delegate_splits_it_without_a_cycle(tmp_path):
     assert len(relus) == 2 and not any(n.delegated for n in relus)
     assert result.placement.num_delegated_subgraphs >= 2
     assert result.placement.delegated_nodes == whole.delegated_nodes - 2
-    _assert_matches_delegation_info(
+    assert_matches_delegation_info(
         _direct(spec, ["aten.relu"]).exported_program().graph_module, result.placement
     )
     _runs_like_eager(result, spec, tmp_path)

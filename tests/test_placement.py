@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from _checks import assert_matches_delegation_info
 
 from etworkbench import load_model
 from etworkbench.analysis.placement import analyze_placement, op_type_of, source_line
@@ -20,18 +21,6 @@ def _lower_directly(spec):
 
     program = torch.export.export(spec.module, spec.example_inputs)
     return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-
-
-def _assert_matches_delegation_info(graph_module, placement):
-    from executorch.devtools.backend_debug import get_delegation_info
-
-    info = get_delegation_info(graph_module)
-    assert placement.delegated_nodes == info.num_delegated_nodes
-    assert placement.fallback_nodes == info.num_non_delegated_nodes
-    assert placement.num_delegated_subgraphs == info.num_delegated_subgraphs
-    ours = {row.op: (row.delegated, row.fallback) for row in placement.coverage()}
-    theirs = {op: (b.delegated, b.non_delegated) for op, b in info.delegation_by_operator.items()}
-    assert ours == theirs
 
 
 @pytest.mark.parametrize(
@@ -49,7 +38,7 @@ def test_placement_counts_equal_get_delegation_info(model):
     edge = _lower_directly(spec)
     gm = edge.exported_program().graph_module
     placement = analyze_placement(gm, {"XnnpackBackend": "xnnpack"}, lambda n: "r", op_name)
-    _assert_matches_delegation_info(gm, placement)
+    assert_matches_delegation_info(gm, placement)
 
 
 def test_pipeline_report_matches_get_delegation_info(teaching_xnnpack):
@@ -57,7 +46,7 @@ def test_pipeline_report_matches_get_delegation_info(teaching_xnnpack):
     assert result.ok
     spec = load_model("teaching_net")
     gm = _lower_directly(spec).exported_program().graph_module
-    _assert_matches_delegation_info(gm, result.placement)
+    assert_matches_delegation_info(gm, result.placement)
 
 
 def test_every_fallback_has_a_reason_and_xnnpack_speaks_for_itself(teaching_xnnpack):
