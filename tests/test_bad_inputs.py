@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from executorch.exir.backend.backend_details import BackendDetails
+from _fake_backend import register_failing_backend
 
 from etworkbench import UsageError, lower
 from etworkbench.cli import main
@@ -127,48 +127,9 @@ def test_wrong_input_dtype_leads_with_a_summary():
     assert "mismatched dtypes" in result.error.message  # the original text follows
 
 
-# A backend registered only for these tests: its partitioner or its preprocess raises.
-def _register(monkeypatch, name: str, stage: str) -> None:
-    from executorch.exir.backend.partitioner import DelegationSpec, Partitioner, PartitionResult
-
-    from etworkbench import backends
-    from etworkbench.backends import Availability, Backend
-
-    class Tagging(Partitioner):
-        def partition(self, program):
-            if stage == "partition":
-                raise RuntimeError("simulated compiler crash in partition()")
-            for node in program.graph_module.graph.nodes:
-                if node.op == "call_function":
-                    node.meta["delegation_tag"] = "tag0"
-            return PartitionResult(program, {"tag0": DelegationSpec("FailingPreprocess", [])})
-
-    class Failing(Backend):
-        title, delegate_ids = "Failing", ("FailingPreprocess",)
-
-        def probe(self):
-            return Availability(True)
-
-        def partitioners(self, scheme):
-            return [Tagging()]
-
-    Failing.name = name
-    names = backends.backend_names()
-    monkeypatch.setattr(backends, "backend_names", lambda: [*names, name])
-    monkeypatch.setitem(backends._loaded, name, Failing())
-
-
-class FailingPreprocess(BackendDetails):
-    """executorch finds backends by class name; this one's compiler always fails."""
-
-    @staticmethod
-    def preprocess(program, compile_specs):
-        raise RuntimeError("simulated compiler crash in preprocess()")
-
-
 @pytest.mark.parametrize("stage", ["partition", "preprocess"])
 def test_backend_raising_mid_lowering_is_recorded_and_others_go_on(monkeypatch, stage, tmp_path):
-    _register(monkeypatch, "failing", stage)
+    register_failing_backend(monkeypatch, "failing", stage)
     report = lower("teaching_net", ["failing", "xnnpack"], out_dir=tmp_path, cache=False)
     failing, xnnpack = report["failing"], report["xnnpack"]
     assert failing.status == "failed" and failing.error.stage == stage
@@ -178,7 +139,7 @@ def test_backend_raising_mid_lowering_is_recorded_and_others_go_on(monkeypatch, 
 
 
 def test_backend_failure_cli_exit_1(monkeypatch, capsys, tmp_path):
-    _register(monkeypatch, "failing", "preprocess")
+    register_failing_backend(monkeypatch, "failing", "preprocess")
     argv = ["lower", "teaching_net", "--backends", "failing", "xnnpack", "--out", str(tmp_path)]
     code, text = _cli([*argv, "--no-cache"], capsys)
     assert code == 1

@@ -121,3 +121,37 @@ def test_a_module_passed_from_python(tmp_path):
     report = wb.lower()
     assert report is not None and report.results[0].ok, wb.message.value
     assert wb.save(tmp_path / "m.pte").stat().st_size > 0
+
+
+def test_exclude_button_keeps_the_failing_op_on_cpu_and_lowers_again(workbench, monkeypatch):
+    from _fake_backend import register_failing_backend
+
+    register_failing_backend(monkeypatch, "relu_hater", "preprocess-relu")
+    from etworkbench.ui._controls import Controls
+
+    wb = type(workbench)()  # a new app sees the test backend in its checkboxes
+    wb.background = False
+    assert isinstance(wb.controls, Controls) and "relu_hater" in wb.controls.checks
+    wb.select(model="teaching_net", backends=["relu_hater"])
+    first = wb.lower()["relu_hater"]
+    assert first.status == "failed" and first.error.op == "aten.relu.default"
+    assert "simulated compiler: no kernel for" in wb.failures.body.value
+    button = wb.failures.exclude_buttons["aten.relu.default"]
+    assert button.description == "exclude aten.relu.default and lower again"
+
+    button.click()
+    assert wb.controls.exclude.value == "aten.relu.default"
+    again = wb.report["relu_hater"]
+    assert again.ok, again.summary_line()
+    relu = [n for n in again.placement.nodes if n.target == "aten.relu.default"]
+    assert relu and all(not n.delegated and "excluded by user" in n.reason for n in relu)
+    assert again.placement.delegated_nodes > 0  # the rest still went to the backend
+    assert wb.failures.exclude_buttons == {}
+
+
+def test_a_malformed_exclude_op_is_a_message(workbench):
+    workbench.select(model="teaching_net", backends=["xnnpack"], exclude_ops=["relu"])
+    assert workbench.lower() is None
+    import html
+
+    assert "cannot exclude op 'relu'" in html.unescape(workbench.message.value)

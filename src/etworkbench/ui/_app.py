@@ -49,7 +49,7 @@ class Workbench(W.VBox):
         self.graphs = GraphPanel()
         self.coverage = CoveragePanel()
         self.sizes = SizesPanel()
-        self.failures = FailuresPanel()
+        self.failures = FailuresPanel(on_exclude=self.exclude_and_lower)
         self.saving = SavePanel()
         self.summary = W.HTML()
         self.panels = W.Tab(
@@ -73,6 +73,7 @@ class Workbench(W.VBox):
         backends: list[str] | None = None,
         quantization: str | None = None,
         priority: bool | None = None,
+        exclude_ops: list[str] | None = None,
     ) -> Workbench:
         """Set the controls as a user would; unknown names raise (and show) a UsageError."""
         c = self.controls
@@ -94,6 +95,8 @@ class Workbench(W.VBox):
                         f"choose from {list(c.scheme.options)}"
                     )
                 c.scheme.value = quantization
+            if exclude_ops is not None:
+                c.exclude.value = ", ".join(exclude_ops)
         except (UsageError, ValueError) as exc:
             self.show_error(exc)
             raise
@@ -110,6 +113,11 @@ class Workbench(W.VBox):
     def preview(self) -> LoweringReport | None:
         """Placement only (float, no .pte): what each backend would take, in seconds."""
         return self._run("preview")
+
+    def exclude_and_lower(self, op: str) -> threading.Thread | None:
+        """What a failure's "exclude <op> and lower again" button does."""
+        self.controls.add_exclude_op(op)
+        return self.start("lower")
 
     def save(self, path: str | Path, backend: str | None = None) -> Path:
         """Write one backend's .pte atomically (the only one, or `backend`)."""
@@ -239,6 +247,11 @@ class Workbench(W.VBox):
         c = self.controls
         priority = len(group) > 1
         if kind == "preview":
+            if c.exclude_ops():
+                raise UsageError(
+                    "Preview does not apply 'keep on CPU' exclusions yet; press Lower to see "
+                    "the placement with them, or clear the field"
+                )
             c.stage_reached(label, "preview")
             report = preview(target, group, example_inputs=inputs, priority=priority)
             for result in report.results:
@@ -251,4 +264,5 @@ class Workbench(W.VBox):
             example_inputs=inputs,
             priority=priority,
             progress=lambda _label, stage: c.stage_reached(label, stage),
+            exclude_ops=c.exclude_ops(),
         )

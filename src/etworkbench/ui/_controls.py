@@ -48,6 +48,12 @@ class Controls(W.VBox):
         )
         self.order_label = W.HTML()
         self.scheme = W.Dropdown(options=[], description="quantization")
+        self.exclude = W.Text(
+            description="keep on CPU",
+            placeholder="ops to exclude, e.g. aten.mean.dim, aten.hardswish",
+            tooltip="these ops fall back to CPU in every backend; the rest still lowers",
+            layout={"width": "480px"},
+        )
         self.lower_button = W.Button(description="Lower", button_style="primary", icon="play")
         self.preview_button = W.Button(
             description="Preview",
@@ -73,7 +79,7 @@ class Controls(W.VBox):
                 W.HBox([W.Label("backends:"), *self.checks.values()]),
                 W.HTML(f"<small>unavailable (hover for why): {note}</small>") if note else W.HTML(),
                 W.HBox([self.priority, self.order_label]),
-                self.scheme,
+                W.HBox([self.scheme, self.exclude]),
                 W.HBox([self.lower_button, self.preview_button, self.cancel_button, self.progress]),
                 self.stage,
                 self.per_backend,
@@ -119,6 +125,14 @@ class Controls(W.VBox):
         if self.model.value == CUSTOM:
             return self.reference.value.strip()
         return self.model.value
+
+    def exclude_ops(self) -> list[str]:
+        """The ops typed in "keep on CPU", comma or space separated (checked by the engine)."""
+        return [op for op in self.exclude.value.replace(",", " ").split() if op]
+
+    def add_exclude_op(self, op: str) -> None:
+        if op not in self.exclude_ops():
+            self.exclude.value = ", ".join([*self.exclude_ops(), op])
 
     def busy(self, running: bool) -> None:
         self.lower_button.disabled = running
