@@ -155,3 +155,47 @@ def test_a_malformed_exclude_op_is_a_message(workbench):
     import html
 
     assert "cannot exclude op 'relu'" in html.unescape(workbench.message.value)
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_xnnpack_and_coreml_through_the_app(workbench, tmp_path):
+    """The issue's "done when": both graphs, coverage, sizes, and a .pte `etwb inspect` reads."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    workbench.select(model="mobilenet_v2", backends=["xnnpack", "coreml"])
+    workbench.controls.lower_button.click()
+    assert workbench.message.value == ""
+    report = workbench.report
+    assert [r.backend for r in report.results] == ["xnnpack", "coreml"]
+    assert all(r.ok for r in report.results), report.summary()
+
+    assert list(workbench.graphs.tabs.titles) == ["xnnpack", "coreml", "compare"]
+    for name in ("xnnpack", "coreml"):
+        svg = workbench.graphs.graphs[name].graph.svg
+        assert "<svg" in svg and "etwb-delegated" in svg
+    heatmap = workbench.coverage.heatmap.data[0]
+    assert list(heatmap.x) == ["xnnpack", "coreml"]
+    assert "aten.convolution.default" in "".join(map(str, heatmap.y))
+    assert "xnnpack" in workbench.sizes.table.value and "coreml" in workbench.sizes.table.value
+
+    for name in ("xnnpack", "coreml"):
+        row = workbench.saving.rows[name]
+        row.path.value = str(tmp_path / f"mv2_{name}.pte")
+        row.button.click()
+        assert "wrote" in row.status.value
+    etwb = Path(sys.executable).with_name("etwb")
+    for name, delegate in (("xnnpack", "XnnpackBackend"), ("coreml", "CoreMLBackend")):
+        out = subprocess.run(
+            [str(etwb), "inspect", str(tmp_path / f"mv2_{name}.pte"), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        facts = json.loads(out.stdout)
+        (forward,) = facts["methods"]
+        assert [d["backend_id"] for d in forward["delegates"]] == [delegate]
+        assert facts["total_bytes"] == report[name].sizes.pte_bytes
