@@ -113,3 +113,19 @@ def test_cli_exclude_op_is_repeatable(tmp_path, capsys):
     assert reasons["aten.addmm.default"] == "excluded by user (--exclude-op aten.linear.default)"
     assert result["delegated_nodes"] == 1  # only the convolution is left to XNNPACK
     assert main(["lower", "teaching_net", "--exclude-op", "mean"]) == 2
+
+
+def test_a_compiler_rewritten_op_is_excluded_by_the_op_the_partitioner_saw(fixtures_dir):
+    """XNNPACK's compiler turns aten.max.dim into amax and then rejects it: the hint names max.dim."""
+    model = f"{fixtures_dir}/compiler_rewrites.py:make"
+    failed = lower(model, ["xnnpack"], cache=False)
+    error = failed["xnnpack"].error
+    assert error.stage == "preprocess" and error.op == "aten.amax.default"
+    assert error.exclude_op == "aten.max.dim"
+    assert "try --exclude-op aten.max.dim" in failed.summary()
+
+    again = lower(model, ["xnnpack"], exclude_ops=[error.exclude_op], cache=False)["xnnpack"]
+    assert again.ok, again.summary_line()
+    maxes = [n for n in again.placement.nodes if n.target == "aten.max.dim"]
+    assert maxes and not any(n.delegated for n in maxes)
+    assert again.placement.delegated_nodes > 0  # conv and sigmoid stay on XNNPACK

@@ -201,6 +201,8 @@ class LoweringReport:
         ]
         for r in self.results:
             lines.append("  " + r.summary_line())
+            if r.status == "failed" and r.error is not None and r.error.exclude_hint:
+                lines.append("    " + r.error.exclude_hint)
             if r.run_report is not None:
                 lines.append("    " + r.run_report.summary_line())
         return "\n".join(lines)

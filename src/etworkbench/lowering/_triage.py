@@ -36,12 +36,23 @@ class Failure:
     op: str | None = None
     source: str | None = None
     traceback: str = ""
+    # The op to name in `exclude_ops` to keep this node on CPU. A backend's compiler may rewrite
+    # ops (XNNPACK turns aten.max.dim into aten.amax) so the node it fails on is not in the graph
+    # the partitioner saw; its `original_aten` is, and exclusion matches on it.
+    exclude_op: str | None = None
 
     @property
     def one_line(self) -> str:
         first = self.message.strip().splitlines()[0] if self.message.strip() else self.type
         where = f" at node {self.node} ({self.op})" if self.node else ""
         return f"{self.stage} failed{where}: {self.type}: {first[:300]}"
+
+    @property
+    def exclude_hint(self) -> str:
+        """What to type to keep the failing op on CPU, for stages where exclusion helps."""
+        if not self.exclude_op or self.stage not in ("partition", "preprocess"):
+            return ""
+        return f"try --exclude-op {self.exclude_op} (exclude_ops=[...]) to keep it on CPU"
 
 
 def triage(stage: str, exc: BaseException, op_name=None) -> Failure:
@@ -58,9 +69,12 @@ def triage(stage: str, exc: BaseException, op_name=None) -> Failure:
         source = source_line(node.meta.get("stack_trace")) or None
     if source is None:
         source = _user_frame(exc)
-    op = None
+    op = exclude_op = None
     if node is not None:
-        op = op_name(node.target) if op_name else str(node.target)
+        name = op_name or str
+        op = name(node.target)
+        original = node.meta.get("original_aten")
+        exclude_op = name(original) if original is not None else op
     return Failure(
         stage=stage,
         type=type(exc).__name__,
@@ -68,6 +82,7 @@ def triage(stage: str, exc: BaseException, op_name=None) -> Failure:
         node=node.name if node is not None else None,
         op=op,
         source=source,
+        exclude_op=exclude_op,
         traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
     )
 

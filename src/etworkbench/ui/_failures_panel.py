@@ -28,8 +28,8 @@ class FailuresPanel(W.VBox):
         ops: dict[str, list[str]] = {}
         for result in report.results:
             error = result.error if result.status == "failed" else None
-            if error is not None and error.op and error.stage != "export":
-                ops.setdefault(error.op, []).append(result.backend)
+            if error is not None and error.exclude_op and error.stage != "export":
+                ops.setdefault(error.exclude_op, []).append(result.backend)
         self.exclude_buttons = {op: self._button(op, names) for op, names in ops.items()}
         self.actions.children = list(self.exclude_buttons.values())
 
