@@ -8,7 +8,6 @@ in one backend is recorded on its result and the others go on.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -23,6 +22,8 @@ from ._cache import ProgramCache, program_key
 from ._exclude import exclude_partitioner, excluded_reason, normalize_exclude_ops
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
+from ._shared_edge import SharedExport
+from ._shared_edge import to_edge_transform_and_lower as shared_to_edge
 from ._stages import StageClock, timed_partition_and_preprocess
 from ._triage import Failure, lead_with_summary, triage
 
@@ -59,14 +60,15 @@ def lower(
     notify = progress or (lambda label, stage: None)
     report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
 
-    float_program: list[Any] = []  # exported once, shared by every float lowering
+    # Exported and functionalized once, shared by every float lowering (see _shared_edge).
+    float_program: list[Any] = []
 
     def exported(label: str) -> Any:
         if not float_program:
             notify(label, "export")
             start = time.perf_counter()
             try:
-                float_program.append(_export(spec))
+                float_program.append(SharedExport(_export(spec)))
             except _StageFailure as failure:
                 float_program.append(failure)  # every backend reports the one export failure
             report.timings_s["export"] = round(time.perf_counter() - start, 4)
@@ -200,8 +202,9 @@ def _lower_group(spec, group, scheme, result, exported, calibration, notify, exc
     label = result.backend
     lead = group[0]
     scheme_def = lead.schemes[scheme]
+    shared = None
     if scheme_def.quantizer is None and scheme_def.transform is None:
-        program = copy.deepcopy(exported(label))
+        shared = exported(label)  # copied inside, so no lowering can disturb another
     else:
         notify(label, "quantize")
         start = time.perf_counter()
@@ -225,10 +228,13 @@ def _lower_group(spec, group, scheme, result, exported, calibration, notify, exc
     start = time.perf_counter()
     try:
         with _capture_all(group, reasons), timed_partition_and_preprocess(clock, partitioners):
-            kwargs = {"partitioner": partitioners}
-            if config is not None:
-                kwargs["compile_config"] = config
-            edge = to_edge_transform_and_lower(program, **kwargs)
+            if shared is not None:
+                edge = shared_to_edge(shared, partitioners, config)
+            else:
+                kwargs = {"partitioner": partitioners}
+                if config is not None:
+                    kwargs["compile_config"] = config
+                edge = to_edge_transform_and_lower(program, **kwargs)
     except Exception as exc:
         failure = triage(clock.failed_stage or "to_edge", exc, op_name)
         raise _StageFailure(lead_with_summary(failure, spec.describe_inputs())) from exc
