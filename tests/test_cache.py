@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from etworkbench import load_model, lower
@@ -63,3 +64,36 @@ def test_corrupt_entry_is_a_miss(tmp_path):
     path.write_bytes(b"not a pickle")
     assert cache.get("c" * 64) is None
     assert not path.exists()
+
+
+def _forbid_building(monkeypatch, model: str) -> None:
+    """Replace the zoo entry of `model` with one whose build fails the test."""
+    import dataclasses
+
+    from etworkbench.lowering import _cache
+    from etworkbench.models import _spec
+
+    def build():
+        raise AssertionError(f"{model} was built")
+
+    monkeypatch.setitem(_spec._ZOO, model, dataclasses.replace(_spec._ZOO[model], build=build))
+    monkeypatch.setattr(_cache, "_facts", {})  # as in a new process
+
+
+def test_zoo_model_served_from_cache_is_not_built(tmp_path, monkeypatch):
+    monkeypatch.setenv("ETWB_CACHE_DIR", str(tmp_path / "cache"))
+    first = lower("tiny_convnet", "xnnpack")
+    _forbid_building(monkeypatch, "tiny_convnet")
+    again = lower("tiny_convnet", "xnnpack", out_dir=tmp_path / "out")
+    assert again["xnnpack"].cached and again["xnnpack"].buffer == first["xnnpack"].buffer
+    assert (again.inputs, again.parameter_bytes) == (first.inputs, first.parameter_bytes)
+    assert (tmp_path / "out" / "tiny_convnet_xnnpack.pte").read_bytes() == first["xnnpack"].buffer
+    with pytest.raises(AssertionError, match="was built"):  # a miss must build it
+        lower("tiny_convnet", "portable")
+
+
+def test_user_models_are_still_keyed_by_content(fixtures_dir):
+    reference = f"{fixtures_dir / 'user_model.py'}:make"
+    assert model_fingerprint(load_model(reference)).startswith("content:")
+    assert model_fingerprint(load_model(_mlp(0), (torch.ones(1, 6),))).startswith("content:")
+    assert model_fingerprint(load_model("tiny_convnet", lazy=True)) == "zoo:tiny_convnet"

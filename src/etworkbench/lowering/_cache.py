@@ -9,6 +9,7 @@ under a size limit by dropping the least recently used entries, and `etwb cache 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -83,9 +84,48 @@ def _update_tensor(digest: Any, value: Any) -> None:
         digest.update(repr(value).encode())
 
 
+_facts: dict[str, tuple[str, int]] = {}  # fingerprint -> facts, for this process
+
+
+def model_facts(spec: Any, disk: bool = True) -> tuple[str, int]:
+    """(inputs description, parameter bytes) of `spec`, without building an unbuilt zoo model.
+
+    Zoo models' facts are remembered per process and, with `disk`, in the on-disk cache next to
+    the programs, so a `LazyZooSpec` served from either is never built for them.
+    """
+    if spec.source != "zoo":
+        return spec.describe_inputs(), spec.parameter_bytes
+    fingerprint = model_fingerprint(spec)
+    if fingerprint in _facts:
+        return _facts[fingerprint]
+    key = program_key(spec, [], "", "model-facts")
+    if disk and getattr(spec, "built", True) is False:
+        cached = ProgramCache().get(key)
+        if isinstance(cached, tuple) and len(cached) == 2:
+            _facts[fingerprint] = cached
+            return cached
+    facts = (spec.describe_inputs(), spec.parameter_bytes)
+    _facts[fingerprint] = facts
+    if disk:
+        ProgramCache().put_value(key, facts)
+    return facts
+
+
+@functools.cache
+def _versions_cached() -> str:
+    return _versions()
+
+
 def program_key(spec: Any, backends: list[str], scheme: str, extra: str = "") -> str:
     text = "|".join(
-        [f"v{FORMAT}", _versions(), model_fingerprint(spec), "+".join(backends), scheme, extra]
+        [
+            f"v{FORMAT}",
+            _versions_cached(),
+            model_fingerprint(spec),
+            "+".join(backends),
+            scheme,
+            extra,
+        ]
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -127,6 +167,13 @@ class ProgramCache:
             data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         finally:
             result._model_spec = spec
+        self._write(key, data)
+
+    def put_value(self, key: str, value: Any) -> None:
+        """Store a small picklable value (e.g. a model's facts) under `key`."""
+        self._write(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def _write(self, key: str, data: bytes) -> None:
         try:
             atomic_write_bytes(self._path(key), data)
         except Exception:

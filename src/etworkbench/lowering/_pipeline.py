@@ -18,7 +18,7 @@ from ..backends import Backend, Reasons, get_backend
 from ..backends._base import op_name
 from ..errors import UsageError
 from ..models import ModelSpec, load_model
-from ._cache import ProgramCache, program_key
+from ._cache import ProgramCache, model_facts, program_key
 from ._exclude import exclude_partitioner, excluded_reason, normalize_exclude_ops
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
@@ -53,12 +53,13 @@ def lower(
     `exclude_ops` (e.g. ["aten.mean.dim"]) keeps those ops on CPU in every backend.
     """
     excluded_ops = normalize_exclude_ops(exclude_ops)
-    spec = load_model(model, example_inputs, name)
+    # A zoo model is keyed by name: with the cache on it is built only if something is lowered.
+    spec = load_model(model, example_inputs, name, lazy=cache)
     chosen = _resolve_backends(backends)
     groups = [chosen] if priority else [[b] for b in chosen]
     schemes = [_scheme_for(group, quantization) for group in groups]
     notify = progress or (lambda label, stage: None)
-    report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
+    report = LoweringReport(spec.name, *model_facts(spec, cache), [])
 
     # Exported and functionalized once, shared by every float lowering (see _shared_edge).
     float_program: list[Any] = []

@@ -8,6 +8,6 @@ returns `(module, example_inputs)`.
 
 from __future__ import annotations
 
-from ._spec import ModelSpec, ZooEntry, list_models, load_model
+from ._spec import LazyZooSpec, ModelSpec, ZooEntry, list_models, load_model
 
-__all__ = ["ModelSpec", "ZooEntry", "list_models", "load_model"]
+__all__ = ["LazyZooSpec", "ModelSpec", "ZooEntry", "list_models", "load_model"]
