@@ -32,3 +32,31 @@ def test_preview_has_no_pte():
     result = preview("teaching_net", ["xnnpack"])["xnnpack"]
     with pytest.raises(Exception, match="no .pte"):
         result.save("/tmp/never.pte")
+
+
+def test_preview_from_memory_does_not_build_the_zoo_model(monkeypatch):
+    import dataclasses
+
+    from etworkbench.models import _spec
+
+    preview("teaching_net", ["xnnpack"])
+
+    def build():
+        raise AssertionError("teaching_net was built")
+
+    entry = dataclasses.replace(_spec._ZOO["teaching_net"], build=build)
+    monkeypatch.setitem(_spec._ZOO, "teaching_net", entry)
+    again = preview("teaching_net", ["xnnpack"])
+    assert again["xnnpack"].ok and again.parameter_bytes > 0
+
+
+def test_a_newly_chosen_backend_reuses_the_functionalized_export(monkeypatch):
+    from etworkbench.lowering import _preview, _shared_edge
+
+    preview("teaching_net", ["xnnpack"])
+    shared = _preview._exports["zoo:teaching_net"]
+    assert isinstance(shared, _shared_edge.SharedExport) and shared._functional is not None
+    monkeypatch.setattr(
+        shared.exported, "run_decompositions", None, raising=False
+    )  # functionalizing again would fail
+    assert preview("teaching_net", ["openvino"])["openvino"].ok

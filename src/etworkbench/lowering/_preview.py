@@ -2,10 +2,11 @@
 
 A full lowering spends about half its time in decompositions and half in the backends'
 preprocess (compilation). A preview stops after partitioning: it decomposes the exported
-program the way the backends ask (`_gen_edge_manager_for_partitioners`, the first step of
-`to_edge_transform_and_lower`) and runs their `partition()` to tag nodes. Exports and
-decomposed programs are kept in memory per model, so changing only the backend selection for
-an already exported model costs a re-tag, a fraction of a second.
+program the way the backends ask (`_shared_edge.edge_manager`, the first step of
+`to_edge_transform_and_lower`) and runs their `partition()` to tag nodes. Exports (with their
+functionalized form, shared by every backend) and decomposed programs are kept in memory per
+model, so changing only the backend selection for an already exported model costs a re-tag, a
+fraction of a second, and a newly chosen backend costs only its own decomposition.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..analysis.placement import analyze_tagged
 from ..backends import Reasons
 from ..backends._base import op_name
 from ..models import load_model
-from ._cache import model_fingerprint
+from ._cache import model_facts, model_fingerprint
 from ._pipeline import (
     _capture_all,
     _reason_finder,
@@ -29,6 +30,7 @@ from ._pipeline import (
     mark_unavailable,
 )
 from ._results import BackendResult, LoweringReport
+from ._shared_edge import SharedExport, can_share, edge_manager
 from ._triage import triage
 
 _MEMORY = 8  # models whose exports / decompositions stay in memory
@@ -61,10 +63,10 @@ def preview(
     """
     import torch
 
-    spec = load_model(model, example_inputs, name)
+    spec = load_model(model, example_inputs, name, lazy=True)  # built only if not in memory
     chosen = _resolve_backends(backends)
     groups = [chosen] if priority else [[b] for b in chosen]
-    report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
+    report = LoweringReport(spec.name, *model_facts(spec, disk=False), [])
     fingerprint = model_fingerprint(spec)
     for group in groups:
         label = "+".join(b.name for b in group)
@@ -78,7 +80,9 @@ def preview(
         try:
             start = time.perf_counter()
             exported = _remember(
-                _exports, fingerprint, lambda: torch.export.export(spec.module, spec.example_inputs)
+                _exports,
+                fingerprint,
+                lambda: SharedExport(torch.export.export(spec.module, spec.example_inputs)),
             )
             result.timings_s["export"] = round(time.perf_counter() - start, 4)
             stage = "to_edge"
@@ -107,17 +111,18 @@ def preview(
     return report
 
 
-def _decompose(group: list, scheme: str, exported: Any) -> Any:
+def _decompose(group: list, scheme: str, shared: SharedExport) -> Any:
+    """The edge program `to_edge_transform_and_lower` would partition, from the shared export."""
     from executorch.exir import EdgeCompileConfig
     from executorch.exir.program._program import _gen_edge_manager_for_partitioners
 
     partitioners = [p for backend in group for p in backend.partitioners(scheme)]
     config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
+    config = config or EdgeCompileConfig()
+    if can_share(partitioners):
+        return edge_manager(shared, partitioners, config).exported_program()
     manager = _gen_edge_manager_for_partitioners(
-        {"forward": partitioners},
-        {"forward": copy.deepcopy(exported)},
-        config or EdgeCompileConfig(),
-        None,
+        {"forward": partitioners}, {"forward": copy.deepcopy(shared.exported)}, config, None
     )
     return manager.exported_program()
 
