@@ -129,3 +129,17 @@ def test_a_compiler_rewritten_op_is_excluded_by_the_op_the_partitioner_saw(fixtu
     maxes = [n for n in again.placement.nodes if n.target == "aten.max.dim"]
     assert maxes and not any(n.delegated for n in maxes)
     assert again.placement.delegated_nodes > 0  # conv and sigmoid stay on XNNPACK
+
+
+def test_an_op_kept_from_decomposition_but_refused_can_be_excluded(fixtures_dir):
+    """OpenVINO keeps upsample_bilinear2d.vec whole, then leaves it: to_edge fails as in executorch."""
+    model = f"{fixtures_dir}/compiler_rewrites.py:upsample"
+    failed = lower(model, ["openvino"], cache=False)
+    error = failed["openvino"].error
+    assert error.stage == "to_edge" and error.exclude_op == "aten.upsample_bilinear2d.vec"
+    assert error.message.startswith("the backend asked to keep aten.upsample_bilinear2d.vec whole")
+    assert "try --exclude-op aten.upsample_bilinear2d.vec" in failed.summary()
+
+    again = lower(model, ["openvino"], exclude_ops=[error.exclude_op], cache=False)["openvino"]
+    assert again.ok, again.summary_line()
+    assert again.placement.delegated_nodes > 0

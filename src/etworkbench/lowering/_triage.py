@@ -25,6 +25,10 @@ _LIBRARY_DIRS = tuple(
 )
 
 
+# executorch's message when an op a partitioner kept from decomposition was left undelegated.
+_KEPT_BUT_REFUSED = "was not decomposed or delegated"
+
+
 @dataclass
 class Failure:
     """What went wrong in one backend's lowering, in the terms a user can act on."""
@@ -50,7 +54,10 @@ class Failure:
     @property
     def exclude_hint(self) -> str:
         """What to type to keep the failing op on CPU, for stages where exclusion helps."""
-        if not self.exclude_op or self.stage not in ("partition", "preprocess"):
+        kept_but_refused = _KEPT_BUT_REFUSED in self.message
+        if not self.exclude_op or (
+            self.stage not in ("partition", "preprocess") and not kept_but_refused
+        ):
             return ""
         return f"try --exclude-op {self.exclude_op} (exclude_ops=[...]) to keep it on CPU"
 
@@ -103,6 +110,13 @@ def lead_with_summary(failure: Failure, inputs: str) -> Failure:
         head = (
             f"torch.export failed running forward() on the example inputs ({inputs}){at}: "
             f"{first}; check that they match what forward() expects (shape, dtype, count)"
+        )
+    elif _KEPT_BUT_REFUSED in text:
+        which = failure.exclude_op or "an operator"
+        head = (
+            f"the backend asked to keep {which} whole (not decomposed) but then did not take "
+            f"this node{at}, so no CPU kernel can run it; exclude the op so it is decomposed "
+            "and runs on CPU"
         )
     elif "mismatched dtypes" in text:
         match = re.search(r"Operator: <EdgeOpOverload: ([\w.]+)>", text)
