@@ -221,3 +221,26 @@ def test_cpu_kernel_missing_from_runtime_says_which(monkeypatch, teaching_xnnpac
     assert report.status == "not runnable here"
     assert report.reason.startswith("runtime has no kernel for aten::")
     assert "aten::cumsum.out" in report.reason  # teaching_net keeps cumsum on CPU
+
+
+def test_a_model_with_state_is_compared_after_the_same_calls_as_eager():
+    """A buffer updated each call: the program and eager must see the same call sequence."""
+    import torch
+
+    class Counter(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("calls", torch.zeros(1))
+            self.fc = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            self.calls.add_(1)
+            return self.fc(x) * self.calls
+
+    torch.manual_seed(0)
+    model = Counter().eval()
+    result = lower(model, ["xnnpack"], example_inputs=(torch.randn(2, 4),), cache=False)["xnnpack"]
+    report = result.run(random_inputs=3, repeats=5)
+    assert report.status == "ok", report.reason
+    assert report.error.max_abs < 1e-4, report.error
+    assert float(model.calls) == 0  # the user's module was not called by the run

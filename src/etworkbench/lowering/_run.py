@@ -9,6 +9,7 @@ programs are compared with the *float* eager model, so the error shown is what q
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import os
@@ -398,6 +399,11 @@ def run_program(
             method = program.load_method("forward")
             load_ms = (time.perf_counter() - start) * 1000
             memory.sample()
+            # Checked first, on the fresh program, so a model with state (a buffer it updates
+            # each call) is compared with eager after the same sequence of calls.
+            for batch in checks:
+                outputs.append(_tensors(method.execute(batch)))
+            memory.sample()
             for _ in range(warmup):
                 method.execute(base)
             memory.sample()
@@ -407,10 +413,9 @@ def run_program(
                 method.execute(base)
                 times.append((time.perf_counter_ns() - start) / 1e6)
             memory.sample()
-            for batch in checks:
-                outputs.append(_tensors(method.execute(batch)))
+        eager = copy.deepcopy(spec.module)  # eager calls must not change the user's module
         with torch.no_grad():
-            references = [_tensors(spec.module(*batch)) for batch in checks]
+            references = [_tensors(eager(*batch)) for batch in checks]
         error = compare_outputs(references, outputs, spec.classifier)
     except Exception as exc:
         from ._triage import triage
