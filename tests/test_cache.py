@@ -97,3 +97,13 @@ def test_user_models_are_still_keyed_by_content(fixtures_dir):
     assert model_fingerprint(load_model(reference)).startswith("content:")
     assert model_fingerprint(load_model(_mlp(0), (torch.ones(1, 6),))).startswith("content:")
     assert model_fingerprint(load_model("tiny_convnet", lazy=True)) == "zoo:tiny_convnet"
+
+
+def test_model_facts_known_only_in_memory_still_reach_the_disk(tmp_path, monkeypatch):
+    from etworkbench import preview
+
+    monkeypatch.setenv("ETWB_CACHE_DIR", str(tmp_path / "cache"))
+    preview("tiny_convnet", ["xnnpack"])  # facts remembered in memory, not on disk
+    lower("tiny_convnet", "xnnpack")
+    _forbid_building(monkeypatch, "tiny_convnet")  # a new process: memory is empty
+    assert lower("tiny_convnet", "xnnpack")["xnnpack"].cached

@@ -96,18 +96,18 @@ def model_facts(spec: Any, disk: bool = True) -> tuple[str, int]:
     if spec.source != "zoo":
         return spec.describe_inputs(), spec.parameter_bytes
     fingerprint = model_fingerprint(spec)
-    if fingerprint in _facts:
-        return _facts[fingerprint]
+    facts = _facts.get(fingerprint)
+    cache = ProgramCache() if disk else None
     key = program_key(spec, [], "", "model-facts")
-    if disk and getattr(spec, "built", True) is False:
-        cached = ProgramCache().get(key)
+    if facts is None and cache is not None and getattr(spec, "built", True) is False:
+        cached = cache.get(key)
         if isinstance(cached, tuple) and len(cached) == 2:
-            _facts[fingerprint] = cached
-            return cached
-    facts = (spec.describe_inputs(), spec.parameter_bytes)
+            facts = cached
+    if facts is None:
+        facts = (spec.describe_inputs(), spec.parameter_bytes)
     _facts[fingerprint] = facts
-    if disk:
-        ProgramCache().put_value(key, facts)
+    if cache is not None and not cache.has(key):  # known in memory, e.g. from a preview
+        cache.put_value(key, facts)
     return facts
 
 
@@ -147,6 +147,9 @@ class ProgramCache:
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.pkl"
+
+    def has(self, key: str) -> bool:
+        return self._path(key).exists()
 
     def get(self, key: str) -> Any | None:
         path = self._path(key)
