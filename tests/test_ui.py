@@ -87,17 +87,24 @@ def test_cancel_stops_before_the_next_backend(workbench, monkeypatch):
     calls = []
     real = app.lower
 
-    def lower_then_cancel(*args, **kwargs):
-        calls.append(args[1])
-        workbench.cancel()  # the user presses Cancel while the first backend lowers
-        return real(*args, **kwargs)
+    def lower_and_cancel_during_the_first(*args, **kwargs):
+        calls.append(list(args[1]))
+        progress = kwargs["progress"]
 
-    monkeypatch.setattr(app, "lower", lower_then_cancel)
+        def progress_then_cancel(label, stage):
+            workbench.cancel()  # the user presses Cancel while the first backend lowers
+            progress(label, stage)
+
+        return real(*args, **{**kwargs, "progress": progress_then_cancel})
+
+    monkeypatch.setattr(app, "lower", lower_and_cancel_during_the_first)
     report = workbench.lower()
-    assert calls == [["xnnpack"]]
-    assert [r.backend for r in report.results] == ["xnnpack"]
+    assert calls == [["xnnpack", "portable"]]  # one engine call: the export is shared
+    assert [r.backend for r in report.results] == ["xnnpack"] and report["xnnpack"].ok
+    assert report.not_started == ["portable"]
     assert "cancelled" in workbench.controls.stage.value
     assert "portable" in workbench.controls.stage.value
+    assert workbench.controls.bars["portable"][1].value == "cancelled"
 
 
 def test_preview_button_draws_the_graph_without_a_pte(workbench):

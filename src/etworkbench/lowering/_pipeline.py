@@ -43,6 +43,7 @@ def lower(
     progress: Progress | None = None,
     cache: bool = True,
     exclude_ops: Sequence[str] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> LoweringReport:
     """Lower `model` for each backend (or one ordered priority list) and explain the result.
 
@@ -51,6 +52,8 @@ def lower(
     as `<model>_<backend>[_<scheme>].pte` when it is given. With `cache=True` a program already
     lowered with the same model, inputs, backends, scheme and versions is served from disk.
     `exclude_ops` (e.g. ["aten.mean.dim"]) keeps those ops on CPU in every backend.
+    `stop()` is asked before each backend starts (Cancel in the app): once it says True the
+    rest are listed in `report.not_started`; a backend already lowering finishes.
     """
     excluded_ops = normalize_exclude_ops(exclude_ops)
     # A zoo model is keyed by name: with the cache on it is built only if something is lowered.
@@ -77,8 +80,11 @@ def lower(
             raise float_program[0]
         return float_program[0]
 
-    for group, scheme in zip(groups, schemes, strict=True):
+    for index, (group, scheme) in enumerate(zip(groups, schemes, strict=True)):
         label = "+".join(b.name for b in group)
+        if stop is not None and stop():
+            report.not_started = ["+".join(b.name for b in g) for g in groups[index:]]
+            break
         result = BackendResult(
             label, [b.name for b in group], scheme, "ok", model=spec.name, _model_spec=spec
         )

@@ -178,6 +178,7 @@ class LoweringReport:
     parameter_bytes: int
     results: list[BackendResult]
     timings_s: dict[str, float] = field(default_factory=dict)
+    not_started: list[str] = field(default_factory=list)  # backends skipped by a cancel
 
     def __getitem__(self, backend: str) -> BackendResult:
         for result in self.results:
@@ -205,6 +206,8 @@ class LoweringReport:
                 lines.append("    " + r.error.exclude_hint)
             if r.run_report is not None:
                 lines.append("    " + r.run_report.summary_line())
+        if self.not_started:
+            lines.append("  cancelled; not started: " + ", ".join(self.not_started))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -214,6 +217,7 @@ class LoweringReport:
             "parameter_bytes": self.parameter_bytes,
             "timings_s": dict(self.timings_s),
             "results": [r.to_dict() for r in self.results],
+            "not_started": list(self.not_started),
         }
 
     def to_json(self, indent: int | None = 2) -> str:

@@ -3,8 +3,8 @@
 Scripted use goes through the same methods the buttons call: `select`, `lower` / `preview`
 (blocking, return the report), `save`. The buttons run the engine in a background thread so
 the notebook stays live (`background = False` runs them in the foreground, for tests).
-Backends are lowered one engine call at a time so Cancel can be honest: it stops before the
-next backend starts; the one already lowering finishes (the engine has no safe midpoint).
+All backends go to one engine call, so they share the export; Cancel is honest: the engine
+asks before each backend starts, and the one already lowering finishes (it has no safe midpoint).
 """
 
 from __future__ import annotations
@@ -220,49 +220,55 @@ class Workbench(W.VBox):
         c.start_progress(labels)
         c.progress.max, c.progress.value = len(groups), 0
         self._cancel.clear()
-        merged: LoweringReport | None = None
-        for index, (group, label) in enumerate(zip(groups, labels, strict=True)):
-            if self._cancel.is_set():
-                for rest in labels[index:]:
-                    c.stage_reached(rest, "cancelled")
-                c.stage.value = (
-                    f"<b>cancelled</b> after {index} of {len(groups)}: not started: "
-                    + html.escape(", ".join(labels[index:]))
-                )
-                break
-            c.stage.value = f"{kind}: <b>{html.escape(label)}</b>"
-            part = self._one(kind, target, inputs, group, label)
-            if merged is None:
-                merged = part
-            else:
-                merged.results.extend(part.results)
-                for key, value in part.timings_s.items():
-                    merged.timings_s[key] = merged.timings_s.get(key, 0.0) + value
-            c.progress.value = index + 1
-        else:
-            c.stage.value = f"{kind}: done"
-        return merged
-
-    def _one(self, kind: str, target: Any, inputs: Any, group: list[str], label: str):
-        c = self.controls
-        priority = len(group) > 1
         if kind == "preview":
             if c.exclude_ops():
                 raise UsageError(
                     "Preview does not apply 'keep on CPU' exclusions yet; press Lower to see "
                     "the placement with them, or clear the field"
                 )
-            c.stage_reached(label, "preview")
-            report = preview(target, group, example_inputs=inputs, priority=priority)
+            c.stage.value = "preview: <b>" + html.escape(", ".join(labels)) + "</b>"
+            for label in labels:
+                c.stage_reached(label, "preview")
+            report = preview(
+                target, list(c.order), example_inputs=inputs, priority=c.priority.value
+            )
             for result in report.results:
-                c.stage_reached(label, "done" if result.status == "ok" else "failed")
+                c.stage_reached(result.backend, "done" if result.status == "ok" else "failed")
+            c.progress.value = len(groups)
+            c.stage.value = "preview: done"
             return report
-        return lower(
+
+        def reached(label: str, stage: str) -> None:
+            c.stage_reached(label, stage)
+            if stage in ("done", "failed"):
+                c.progress.value = min(c.progress.value + 1, len(groups))
+            if stage not in ("done", "failed"):
+                c.stage.value = f"lower: <b>{html.escape(label)}</b> ({html.escape(stage)})"
+
+        # One engine call, so the backends share the export and its functionalization; Cancel
+        # is asked before each backend starts.
+        report = lower(
             target,
-            group,
+            list(c.order),
             c.scheme.value,
             example_inputs=inputs,
-            priority=priority,
-            progress=lambda _label, stage: c.stage_reached(label, stage),
+            priority=c.priority.value,
+            progress=reached,
             exclude_ops=c.exclude_ops(),
+            stop=self._cancel.is_set,
         )
+        for result in report.results:
+            if result.status == "unavailable":
+                c.stage_reached(result.backend, "failed")
+        if report.not_started:
+            for rest in report.not_started:
+                c.stage_reached(rest, "cancelled")
+            done = len(groups) - len(report.not_started)
+            c.stage.value = (
+                f"<b>cancelled</b> after {done} of {len(groups)}: not started: "
+                + html.escape(", ".join(report.not_started))
+            )
+        else:
+            c.progress.value = len(groups)
+            c.stage.value = "lower: done"
+        return report
