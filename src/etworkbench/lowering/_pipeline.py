@@ -72,7 +72,7 @@ def lower(
             notify(label, "export")
             start = time.perf_counter()
             try:
-                float_program.append(SharedExport(_export(spec)))
+                float_program.append(SharedExport(_export(spec), uses=len(groups)))
             except _StageFailure as failure:
                 float_program.append(failure)  # every backend reports the one export failure
             report.timings_s["export"] = round(time.perf_counter() - start, 4)

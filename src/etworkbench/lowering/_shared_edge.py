@@ -26,13 +26,15 @@ METHOD = "forward"
 class SharedExport:
     """One exported program and, computed on first use, its functionalized form.
 
-    `functional()` hands out deep copies, so no lowering can disturb another; the first copy is
-    made before anything else touches the program.
+    `functional()` hands out deep copies, so no lowering can disturb another. With `uses` (an
+    upper bound on the calls to come) the last call gets the original instead of a copy; the
+    default keeps it for any number of calls (the preview's in-memory store).
     """
 
-    def __init__(self, exported: Any) -> None:
+    def __init__(self, exported: Any, uses: int | None = None) -> None:
         self.exported = exported
         self._functional: Any = None
+        self._uses = uses
         self._lock = threading.Lock()
         self.functionalize_s = 0.0
 
@@ -44,7 +46,12 @@ class SharedExport:
                 start = time.perf_counter()
                 self._functional = copy.deepcopy(self.exported).run_decompositions({})
                 self.functionalize_s = time.perf_counter() - start
-        return copy.deepcopy(self._functional)
+            if self._uses is not None:
+                self._uses -= 1
+                if self._uses == 0:  # the last user: no copy needed, none is kept
+                    program, self._functional = self._functional, None
+                    return program
+            return copy.deepcopy(self._functional)
 
 
 def can_share(partitioners: list[Any]) -> bool:
