@@ -96,14 +96,46 @@ def _cmd_schemes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _CalibrationBars:
+    """One tqdm bar per program while a static scheme observes its calibration batches
+    (a plain `calibrate i/N` line per batch where tqdm is not installed)."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, object] = {}
+
+    def update(self, label: str, stage: str) -> None:
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
+            return
+        done, total = (int(n) for n in stage.split()[1].split("/"))
+        bar = self.bars.get(label)
+        if bar is None:
+            bar = self.bars[label] = tqdm(
+                total=total, desc=f"  [{label}] calibrate", unit="batch", file=sys.stderr
+            )
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+
 def _cmd_lower(args: argparse.Namespace) -> int:
     from .lowering import lower
 
+    bars = _CalibrationBars()
+
     def progress(label: str, stage: str) -> None:
-        if not args.json:
+        if stage.startswith("calibrate "):
+            bars.update(label, stage)  # a progress bar on stderr, with --json too
+        elif not args.json:
             print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
 
     common = dict(priority=args.priority, out_dir=args.out, progress=progress)
+    if args.calibration:
+        if args.preview:
+            raise UsageError("--calibration is for quantized lowering; drop --preview")
+        common["calibration"] = args.calibration
     if args.exclude_ops:
         if args.preview:
             raise UsageError("--exclude-op changes what is compiled; drop --preview")
@@ -246,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SCHEME",
         help="quantization scheme (etwb schemes); default fp32",
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="FILE.pt",
+        help="calibration batches for static schemes, saved with torch.save: a tensor shaped "
+        "like the input, one with an extra leading batch-count dimension, or a list of tensors / "
+        "tuples of tensors (default: the example inputs)",
     )
     p.add_argument(
         "--priority",

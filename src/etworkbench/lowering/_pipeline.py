@@ -19,6 +19,7 @@ from ..backends._base import op_name
 from ..errors import UsageError
 from ..models import ModelSpec, load_model
 from ._cache import ProgramCache, model_facts, program_key
+from ._calibration import load_calibration
 from ._exclude import exclude_partitioner, excluded_reason, normalize_exclude_ops
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
@@ -38,7 +39,7 @@ def lower(
     example_inputs: tuple | None = None,
     priority: bool = False,
     out_dir: str | Path | None = None,
-    calibration: Iterable[tuple] | None = None,
+    calibration: Iterable[tuple] | str | Path | None = None,
     name: str | None = None,
     progress: Progress | None = None,
     cache: bool = True,
@@ -52,6 +53,8 @@ def lower(
     as `<model>_<backend>[_<scheme>].pte` when it is given. With `cache=True` a program already
     lowered with the same model, inputs, backends, scheme and versions is served from disk.
     `exclude_ops` (e.g. ["aten.mean.dim"]) keeps those ops on CPU in every backend.
+    `calibration` (static schemes) is an iterable of input tuples, a tensor, or a `torch.save`
+    file of them (see _calibration); by default they calibrate on the example inputs.
     `stop()` is asked before each backend starts (Cancel in the app): once it says True the
     rest are listed in `report.not_started`; a backend already lowering finishes.
     """
@@ -62,6 +65,7 @@ def lower(
     groups = [chosen] if priority else [[b] for b in chosen]
     schemes = [_scheme_for(group, quantization) for group in groups]
     notify = progress or (lambda label, stage: None)
+    calib = _user_calibration(calibration, groups, schemes, spec)
     report = LoweringReport(spec.name, *model_facts(spec, cache), [])
 
     # Exported and functionalized once, shared by every float lowering (see _shared_edge).
@@ -91,14 +95,17 @@ def lower(
         report.results.append(result)
         if mark_unavailable(result, group):
             continue
-        cacheable = cache and calibration is None
+        if group[0].schemes[scheme].calibrate:  # known before lowering, so cached results have it
+            result.calibration_batches = len(calib.batches) if calib else 1
+            result.calibration_source = calib.source if calib else "example inputs"
+        cacheable = cache
         extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
+        if calib is not None:
+            extra += f";calibration={calib.digest}"
         key = program_key(spec, result.backends, scheme, extra) if cacheable else None
         try:
             if not (key and _from_cache(key, result, notify)):
-                _lower_group(
-                    spec, group, scheme, result, exported, calibration, notify, excluded_ops
-                )
+                _lower_group(spec, group, scheme, result, exported, calib, notify, excluded_ops)
                 if key:
                     ProgramCache().put(key, result)
         except _StageFailure as failure:
@@ -203,7 +210,19 @@ def _export(spec: ModelSpec) -> Any:
     return program
 
 
-def _lower_group(spec, group, scheme, result, exported, calibration, notify, exclude=()) -> None:
+def _user_calibration(calibration: Any, groups: list, schemes: list, spec: ModelSpec) -> Any:
+    """The validated user calibration, or None for the default (the example inputs)."""
+    if calibration is None:
+        return None
+    if not any(group[0].schemes[s].calibrate for group, s in zip(groups, schemes, strict=True)):
+        raise UsageError(
+            f"calibration data was given but no chosen scheme ({', '.join(sorted(set(schemes)))}) "
+            "calibrates; pick a static scheme (see `etwb schemes`) or drop --calibration"
+        )
+    return load_calibration(calibration, spec.example_inputs)
+
+
+def _lower_group(spec, group, scheme, result, exported, calib, notify, exclude=()) -> None:
     from executorch.exir import to_edge_transform_and_lower
 
     label = result.backend
@@ -215,8 +234,14 @@ def _lower_group(spec, group, scheme, result, exported, calibration, notify, exc
     else:
         notify(label, "quantize")
         start = time.perf_counter()
+        batches = calib.batches if calib else [tuple(spec.example_inputs)]
+
+        def calibrated(done: int, total: int) -> None:
+            if scheme_def.calibrate:
+                notify(label, f"calibrate {done}/{total}")
+
         try:
-            program = quantize(spec, scheme_def, calibration)
+            program = quantize(spec, scheme_def, batches, calibrated)
         except Exception as exc:
             raise _StageFailure(triage("quantize", exc, op_name)) from exc
         result.timings_s["quantize"] = round(time.perf_counter() - start, 4)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
+CalibrationProgress = Callable[[int, int], None]  # (batches done, total)
 
-def quantize(spec: Any, scheme: Any, calibration: Iterable[tuple] | None) -> Any:
-    """Return an ExportedProgram of `spec.module` quantized with `scheme`."""
+
+def quantize(
+    spec: Any,
+    scheme: Any,
+    batches: list[tuple],
+    progress: CalibrationProgress | None = None,
+) -> Any:
+    """Return an ExportedProgram of `spec.module` quantized with `scheme`.
+
+    `batches` are validated calibration batches (see _calibration); a static scheme observes
+    each of them, reporting `progress(done, total)` as it goes.
+    """
     import torch
 
     module, inputs = spec.module, spec.example_inputs
@@ -18,14 +29,17 @@ def quantize(spec: Any, scheme: Any, calibration: Iterable[tuple] | None) -> Any
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     captured = torch.export.export(module, inputs).module(**dict(scheme.capture_kwargs))
-    batches = list(calibration) if calibration is not None else [inputs]
-    batches = [b if isinstance(b, tuple) else (b,) for b in batches]
-    if scheme.pt2e is not None:
-        return torch.export.export(scheme.pt2e(captured, batches), inputs)
+    report = progress or (lambda done, total: None)
+    if scheme.pt2e is not None:  # the backend's own driver iterates the batches itself
+        report(0, len(batches))
+        converted = scheme.pt2e(captured, batches)
+        report(len(batches), len(batches))
+        return torch.export.export(converted, inputs)
     prepared = prepare_pt2e(captured, scheme.quantizer())
     with torch.no_grad():
-        for batch in batches:
-            prepared(*(batch if isinstance(batch, tuple) else (batch,)))
+        for done, batch in enumerate(batches, start=1):
+            prepared(*batch)
+            report(done, len(batches))
     converted = convert_pt2e(prepared, **dict(scheme.convert_kwargs))
     return torch.export.export(converted, inputs)
 

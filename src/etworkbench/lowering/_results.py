@@ -54,6 +54,8 @@ class BackendResult:
     cached: bool = False  # served from the on-disk cache (timings are the original lowering's)
     preview: bool = False  # placement only: partitioned, not compiled; no .pte
     run_report: Any = None  # a RunReport after .run(); None when not run
+    calibration_batches: int | None = None  # static schemes: how many batches were observed
+    calibration_source: str | None = None  # "example inputs", "iterable" or the file path
     _buffer: bytes | None = field(default=None, repr=False)
     _model_spec: Any = field(default=None, repr=False)
 
@@ -109,9 +111,15 @@ class BackendResult:
             )
             mb = (self.sizes.pte_bytes if self.sizes else 0) / 1e6
             where = self.pte_path or "(not saved)"
+            calibrated = (
+                f"  calibrated on {self.calibration_batches} batch"
+                f"{'es' if self.calibration_batches != 1 else ''} ({self.calibration_source})"
+                if self.calibration_batches
+                else ""
+            )
             return (
                 f"{self.backend}: ok  {mb:.2f} MB  delegated {self.placement.delegated_nodes} / "
-                f"fallback {self.placement.fallback_nodes} nodes  {took}  -> {where}"
+                f"fallback {self.placement.fallback_nodes} nodes  {took}{calibrated}  -> {where}"
             )
         if self.status == "unavailable":
             return f"{self.backend}: unavailable: {self.reason}" + (
@@ -156,6 +164,12 @@ class BackendResult:
             else None,
             "timings_s": dict(self.timings_s),
             "cached": self.cached,
+            "calibration": {
+                "batches": self.calibration_batches,
+                "source": self.calibration_source,
+            }
+            if self.calibration_batches
+            else None,
             "error": _failure_dict(self.error),
             "reason": self.reason or None,
             "hint": self.hint or None,

@@ -43,6 +43,7 @@ def _worker(
     memory_limit: int | None,
     cache: bool,
     exclude_ops: Any,
+    calibration: list[tuple] | str | None,
     channel: Any,
 ) -> None:
     """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
@@ -67,6 +68,7 @@ def _worker(
             out_dir=out_dir,
             cache=cache,
             exclude_ops=exclude_ops,
+            calibration=calibration,
             progress=lambda label, stage: channel.put(("progress", label, stage)),
         )
         for result in report.results:
@@ -107,6 +109,7 @@ def lower_in_workers(
     cancelled: Callable[[], bool] | None = None,
     cache: bool = True,
     exclude_ops: Sequence[str] | None = None,
+    calibration: Any = None,
 ) -> LoweringReport:
     """Like `lower()`, but each program runs in its own worker process.
 
@@ -120,6 +123,13 @@ def lower_in_workers(
     spec = load_model(
         model, example_inputs
     )  # validates the model in the parent: usage errors stay usage errors
+    batches = None  # validated here, so a bad calibration file is a usage error, not N failures
+    if calibration is not None:
+        from ._calibration import load_calibration
+
+        batches = load_calibration(calibration, spec.example_inputs).batches
+        if isinstance(calibration, str | Path):
+            batches = str(calibration)  # workers read the checked file, so reports name it
     transport = model if isinstance(model, str) else spec.module
     transport_inputs = None if isinstance(model, str) else spec.example_inputs
     names = [get_backend(b).name for b in ([backends] if isinstance(backends, str) else backends)]
@@ -155,6 +165,7 @@ def lower_in_workers(
                     memory_limit,
                     cache,
                     exclude_ops,
+                    batches,
                     channel,
                 ),
                 daemon=True,
