@@ -283,9 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--calibration",
         default=None,
         metavar="FILE.pt",
-        help="calibration batches for static schemes, saved with torch.save: a tensor shaped "
-        "like the input, one with an extra leading batch-count dimension, or a list of tensors / "
-        "tuples of tensors (default: the example inputs)",
+        help="calibration batches for static schemes (e.g. int8), saved with torch.save and "
+        "read with weights_only=True: a tensor shaped like the single input (one batch), "
+        "[N, *input shape] (N batches), [N*B, ...] (N batches of the example's batch size B), "
+        "or a list of tensors / of tuples of tensors, one per batch (default: the example "
+        "inputs); an error with a scheme that does not calibrate",
     )
     p.add_argument(
         "--priority",
