@@ -61,6 +61,19 @@ def workbench_lowering(spec, backends: list[str], out: Path) -> tuple[float, dic
     return seconds, {r.backend: r.buffer for r in report.results}
 
 
+def workers_lowering(model: str, backends: list[str], jobs: int, out: Path):
+    """The same set in `jobs` parallel worker processes (`etwb lower --jobs N`): wall clock."""
+    from etworkbench.lowering._workers import lower_in_workers
+
+    start = time.perf_counter()
+    report = lower_in_workers(model, backends, jobs=jobs, out_dir=out, cache=False)
+    seconds = time.perf_counter() - start
+    failed = [r.summary_line() for r in report.results if not r.ok]
+    if failed:
+        raise RuntimeError("; ".join(failed))
+    return seconds, {r.backend: r.buffer for r in report.results}
+
+
 def bench_preview(model: str, backends: list[str], full_s: float) -> dict:
     """Preview first time (fresh model object, nothing in memory) and after a selection change."""
     from etworkbench import preview
@@ -152,6 +165,9 @@ def bench_model(model: str, backends: list[str], sets: list[list[str]], work: Pa
             for n in chosen
             if row["single"][n]["plain_deterministic"]
         }
+        jobs = min(len(chosen), os.cpu_count() or 1)
+        workers_s, workers_bytes = workers_lowering(model, chosen, jobs, work / "wb_workers")
+        identical_workers = {n: workers_bytes[n] == multi_bytes[n] for n in identical}
         row["multi"].append(
             {
                 "backends": chosen,
@@ -159,6 +175,10 @@ def bench_model(model: str, backends: list[str], sets: list[list[str]], work: Pa
                 "workbench_s": round(multi_s, 2),
                 "ratio": round(multi_s / plain_total, 3),
                 "byte_identical": identical,
+                "workers_jobs": jobs,
+                "workers_s": round(workers_s, 2),
+                "workers_ratio": round(workers_s / plain_total, 3),
+                "workers_byte_identical": identical_workers,
             }
         )
     return row
@@ -233,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{row['model']:<14} {len(multi['backends'])} backends: separate plain "
                     f"{multi['plain_separate_s']:.2f}s, workbench {multi['workbench_s']:.2f}s, "
-                    f"ratio {multi['ratio']:.3f}, byte-identical {multi['byte_identical']}"
+                    f"ratio {multi['ratio']:.3f}, byte-identical {multi['byte_identical']}; "
+                    f"{multi['workers_jobs']} workers {multi['workers_s']:.2f}s, "
+                    f"ratio {multi['workers_ratio']:.3f}"
                 )
     return 0
 
