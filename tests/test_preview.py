@@ -60,3 +60,23 @@ def test_a_newly_chosen_backend_reuses_the_functionalized_export(monkeypatch):
         shared.exported, "run_decompositions", None, raising=False
     )  # functionalizing again would fail
     assert preview("teaching_net", ["openvino"])["openvino"].ok
+
+
+@pytest.mark.parametrize(
+    ("model", "ops"),
+    [
+        ("teaching_net", ["aten.relu.default"]),  # the middle of a delegate: re-split
+        ("transformer_block", ["aten.linear.default"]),  # kept from decomposition by XNNPACK
+    ],
+)
+def test_preview_with_excluded_ops_equals_the_full_lowering(model, ops):
+    planned = preview(model, ["xnnpack"], exclude_ops=ops)["xnnpack"]
+    lowered = lower(model, ["xnnpack"], exclude_ops=ops, cache=False)["xnnpack"]
+    assert planned.ok and lowered.ok
+    assert planned.placement.coverage() == lowered.placement.coverage()
+    assert planned.placement.num_delegated_subgraphs == lowered.placement.num_delegated_subgraphs
+    planned_reasons = sorted(n.reason for n in planned.placement.fallbacks())
+    assert planned_reasons == sorted(n.reason for n in lowered.placement.fallbacks())
+    assert any("excluded by user" in reason for reason in planned_reasons)
+    plain = preview(model, ["xnnpack"])["xnnpack"]
+    assert plain.placement.coverage() != planned.placement.coverage()  # not the cached one

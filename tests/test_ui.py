@@ -206,3 +206,13 @@ def test_mobilenet_v2_xnnpack_and_coreml_through_the_app(workbench, tmp_path):
         (forward,) = facts["methods"]
         assert [d["backend_id"] for d in forward["delegates"]] == [delegate]
         assert facts["total_bytes"] == report[name].sizes.pte_bytes
+
+
+def test_preview_applies_the_keep_on_cpu_field(workbench):
+    workbench.select(model="teaching_net", backends=["xnnpack"], exclude_ops=["aten.relu.default"])
+    workbench.controls.preview_button.click()
+    assert workbench.message.value == ""
+    relu = [
+        n for n in workbench.report["xnnpack"].placement.nodes if n.target == "aten.relu.default"
+    ]
+    assert relu and all("excluded by user" in n.reason for n in relu)

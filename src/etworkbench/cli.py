@@ -137,8 +137,6 @@ def _cmd_lower(args: argparse.Namespace) -> int:
             raise UsageError("--calibration is for quantized lowering; drop --preview")
         common["calibration"] = args.calibration
     if args.exclude_ops:
-        if args.preview:
-            raise UsageError("--exclude-op changes what is compiled; drop --preview")
         common["exclude_ops"] = args.exclude_ops
     if args.no_cache:
         common["cache"] = False
@@ -149,7 +147,9 @@ def _cmd_lower(args: argparse.Namespace) -> int:
     if args.preview:
         from .lowering import preview
 
-        report = preview(args.model, args.backends, priority=args.priority)
+        report = preview(
+            args.model, args.backends, priority=args.priority, exclude_ops=args.exclude_ops
+        )
     elif args.jobs or args.timeout or args.memory_limit:
         from .lowering._workers import lower_in_workers
 

@@ -22,6 +22,7 @@ from ..backends import Reasons
 from ..backends._base import op_name
 from ..models import load_model
 from ._cache import model_facts, model_fingerprint
+from ._exclude import exclude_partitioner, normalize_exclude_ops
 from ._pipeline import (
     _capture_all,
     _reason_finder,
@@ -35,7 +36,7 @@ from ._triage import triage
 
 _MEMORY = 8  # models whose exports / decompositions stay in memory
 _exports: OrderedDict[str, Any] = OrderedDict()
-_decomposed: OrderedDict[tuple[str, tuple[str, ...]], Any] = OrderedDict()
+_decomposed: OrderedDict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = OrderedDict()
 
 
 def _remember(store: OrderedDict, key: Any, build) -> Any:
@@ -56,12 +57,16 @@ def preview(
     example_inputs: tuple | None = None,
     priority: bool = False,
     name: str | None = None,
+    exclude_ops: Sequence[str] | None = None,
 ) -> LoweringReport:
     """Placement of `model` for each backend (float schemes), without preprocess or .pte.
 
     Results have `preview=True`, a `placement` with reasons, and no buffer or sizes.
+    `exclude_ops` keeps those ops on CPU exactly as `lower(..., exclude_ops=...)` would.
     """
     import torch
+
+    excluded_ops = normalize_exclude_ops(exclude_ops)
 
     spec = load_model(model, example_inputs, name, lazy=True)  # built only if not in memory
     chosen = _resolve_backends(backends)
@@ -87,9 +92,11 @@ def preview(
             result.timings_s["export"] = round(time.perf_counter() - start, 4)
             stage = "to_edge"
             start = time.perf_counter()
-            key = (fingerprint, tuple(b.name for b in group))
+            key = (fingerprint, tuple(b.name for b in group), tuple(excluded_ops))
             decomposed = _remember(
-                _decomposed, key, lambda g=group, s=scheme, e=exported: _decompose(g, s, e)
+                _decomposed,
+                key,
+                lambda g=group, s=scheme, e=exported: _decompose(g, s, e, excluded_ops),
             )
             result.timings_s["to_edge"] = round(time.perf_counter() - start, 4)
             stage = "partition"
@@ -97,12 +104,15 @@ def preview(
             program = copy.deepcopy(decomposed)
             reasons = Reasons()
             owners: dict[str, tuple[str, str]] = {}
+            excluded: dict[str, tuple[str, bool]] = {}
             with _capture_all(group, reasons):
                 for backend in group:
                     for index, partitioner in enumerate(backend.partitioners(scheme)):
+                        if excluded_ops:
+                            partitioner = exclude_partitioner(partitioner, excluded_ops, excluded)
                         _tag(partitioner, program, backend.name, index, owners)
             result.placement = analyze_tagged(
-                program.graph_module, owners, _reason_finder(group, reasons), op_name
+                program.graph_module, owners, _reason_finder(group, reasons, excluded), op_name
             )
             result.timings_s["partition"] = round(time.perf_counter() - start, 4)
         except Exception as exc:
@@ -111,12 +121,14 @@ def preview(
     return report
 
 
-def _decompose(group: list, scheme: str, shared: SharedExport) -> Any:
+def _decompose(group: list, scheme: str, shared: SharedExport, exclude: list[str]) -> Any:
     """The edge program `to_edge_transform_and_lower` would partition, from the shared export."""
     from executorch.exir import EdgeCompileConfig
     from executorch.exir.program._program import _gen_edge_manager_for_partitioners
 
     partitioners = [p for backend in group for p in backend.partitioners(scheme)]
+    if exclude:  # excluded ops are decomposed as usual, so the program differs
+        partitioners = [exclude_partitioner(p, exclude, {}) for p in partitioners]
     config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
     config = config or EdgeCompileConfig()
     if can_share(partitioners):

@@ -221,16 +221,15 @@ class Workbench(W.VBox):
         c.progress.max, c.progress.value = len(groups), 0
         self._cancel.clear()
         if kind == "preview":
-            if c.exclude_ops():
-                raise UsageError(
-                    "Preview does not apply 'keep on CPU' exclusions yet; press Lower to see "
-                    "the placement with them, or clear the field"
-                )
             c.stage.value = "preview: <b>" + html.escape(", ".join(labels)) + "</b>"
             for label in labels:
                 c.stage_reached(label, "preview")
             report = preview(
-                target, list(c.order), example_inputs=inputs, priority=c.priority.value
+                target,
+                list(c.order),
+                example_inputs=inputs,
+                priority=c.priority.value,
+                exclude_ops=c.exclude_ops(),
             )
             for result in report.results:
                 c.stage_reached(result.backend, "done" if result.status == "ok" else "failed")
