@@ -49,29 +49,30 @@ def plain_lowering(spec, backend, out: Path) -> tuple[float, bytes]:
     return time.perf_counter() - start, out.read_bytes()
 
 
-def workbench_lowering(spec, backends: list[str], out: Path) -> tuple[float, dict[str, bytes]]:
-    from etworkbench import lower
-
+def _timed_lowering(run) -> tuple[float, dict[str, bytes]]:
+    """Wall-clock seconds of `run()` (a LoweringReport) and each backend's .pte bytes."""
     start = time.perf_counter()
-    report = lower(spec, backends, out_dir=out, cache=False)
+    report = run()
     seconds = time.perf_counter() - start
     failed = [r.summary_line() for r in report.results if not r.ok]
     if failed:
         raise RuntimeError("; ".join(failed))
     return seconds, {r.backend: r.buffer for r in report.results}
+
+
+def workbench_lowering(spec, backends: list[str], out: Path) -> tuple[float, dict[str, bytes]]:
+    from etworkbench import lower
+
+    return _timed_lowering(lambda: lower(spec, backends, out_dir=out, cache=False))
 
 
 def workers_lowering(model: str, backends: list[str], jobs: int, out: Path):
     """The same set in `jobs` parallel worker processes (`etwb lower --jobs N`): wall clock."""
     from etworkbench.lowering._workers import lower_in_workers
 
-    start = time.perf_counter()
-    report = lower_in_workers(model, backends, jobs=jobs, out_dir=out, cache=False)
-    seconds = time.perf_counter() - start
-    failed = [r.summary_line() for r in report.results if not r.ok]
-    if failed:
-        raise RuntimeError("; ".join(failed))
-    return seconds, {r.backend: r.buffer for r in report.results}
+    return _timed_lowering(
+        lambda: lower_in_workers(model, backends, jobs=jobs, out_dir=out, cache=False)
+    )
 
 
 def bench_preview(model: str, backends: list[str], full_s: float) -> dict:

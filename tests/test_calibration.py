@@ -123,3 +123,14 @@ def test_calibration_for_a_scheme_that_does_not_calibrate_is_an_error(example, t
     for scheme in (None, "int8-dynamic"):
         with pytest.raises(UsageError, match="no chosen scheme .* calibrates"):
             lower(MODEL, ["xnnpack"], scheme, calibration=path)
+
+
+def test_workers_use_the_file_the_parent_checked(example, tmp_path):
+    from etworkbench.lowering._workers import lower_in_workers
+
+    path = tmp_path / "calib.pt"
+    torch.save(torch.randn(4, *example.shape), path)
+    report = lower_in_workers(MODEL, ["xnnpack"], "int8", jobs=1, calibration=path, cache=False)
+    result = report["xnnpack"]
+    assert result.ok, result.summary_line()
+    assert (result.calibration_batches, result.calibration_source) == (4, str(path))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..models._spec import _describe
 
 FORMAT_HELP = (
     "save with torch.save either a tensor shaped like the model's input (one batch), a tensor "
@@ -50,10 +51,12 @@ class Calibration:
 
 
 def load_calibration(data: Any, example_inputs: tuple) -> Calibration:
-    """Batches to calibrate on: `data` is None (the example inputs), a path, a tensor or an
-    iterable of batches. Raises UsageError naming the problem and the expected format."""
+    """Batches to calibrate on: `data` is None (the example inputs), a path, a tensor, an
+    iterable of batches or an already loaded `Calibration`. Raises UsageError naming the problem and the expected format."""
     if data is None:
         return Calibration([tuple(example_inputs)], "example inputs")
+    if isinstance(data, Calibration):  # already checked (e.g. by the parent of a worker)
+        return data
     if isinstance(data, str | Path):
         path = Path(data)
         return Calibration(_batches(_read(path), example_inputs, f"{path}"), str(path))
@@ -131,7 +134,3 @@ def _check_batch(batch: tuple, example: tuple, where: str) -> None:
                 f"{where}, input {position} is {_describe(got)} but the model was exported with "
                 f"{_describe(want)}; calibration batches must match the example inputs"
             )
-
-
-def _describe(tensor: Any) -> str:
-    return f"{str(tensor.dtype).replace('torch.', '')}{list(tensor.shape)}"

@@ -43,7 +43,7 @@ def _worker(
     memory_limit: int | None,
     cache: bool,
     exclude_ops: Any,
-    calibration: list[tuple] | str | None,
+    calibration: Any,  # a Calibration loaded by the parent, or None
     channel: Any,
 ) -> None:
     """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
@@ -123,13 +123,11 @@ def lower_in_workers(
     spec = load_model(
         model, example_inputs
     )  # validates the model in the parent: usage errors stay usage errors
-    batches = None  # validated here, so a bad calibration file is a usage error, not N failures
+    checked = None  # loaded here once: a bad calibration file is a usage error, not N failures
     if calibration is not None:
         from ._calibration import load_calibration
 
-        batches = load_calibration(calibration, spec.example_inputs).batches
-        if isinstance(calibration, str | Path):
-            batches = str(calibration)  # workers read the checked file, so reports name it
+        checked = load_calibration(calibration, spec.example_inputs)
     transport = model if isinstance(model, str) else spec.module
     transport_inputs = None if isinstance(model, str) else spec.example_inputs
     names = [get_backend(b).name for b in ([backends] if isinstance(backends, str) else backends)]
@@ -165,7 +163,7 @@ def lower_in_workers(
                     memory_limit,
                     cache,
                     exclude_ops,
-                    batches,
+                    checked,
                     channel,
                 ),
                 daemon=True,

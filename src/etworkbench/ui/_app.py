@@ -241,7 +241,7 @@ class Workbench(W.VBox):
             c.stage_reached(label, stage)
             if stage in ("done", "failed"):
                 c.progress.value = min(c.progress.value + 1, len(groups))
-            if stage not in ("done", "failed"):
+            else:
                 c.stage.value = f"lower: <b>{html.escape(label)}</b> ({html.escape(stage)})"
 
         # One engine call, so the backends share the export and its functionalization; Cancel

@@ -28,7 +28,7 @@ class FailuresPanel(W.VBox):
         ops: dict[str, list[str]] = {}
         for result in report.results:
             error = result.error if result.status == "failed" else None
-            if error is not None and error.exclude_op and error.stage != "export":
+            if error is not None and error.exclude_hint:  # the stages where exclusion helps
                 ops.setdefault(error.exclude_op, []).append(result.backend)
         self.exclude_buttons = {op: self._button(op, names) for op, names in ops.items()}
         self.actions.children = list(self.exclude_buttons.values())
