@@ -7,8 +7,9 @@ For each model it times the plain script a user would write (torch.export ->
 to_edge_transform_and_lower -> to_executorch -> write file) for each backend and the workbench
 doing the same work, and prints ratios (workbench / plain; lower is better). It also checks
 that both produce byte-identical .pte files wherever the plain API is itself deterministic (run
-twice). Each multi-backend set is one workbench `lower()` against the sum of the separate plain
-lowerings. Defaults: mobilenet_v2 and resnet18; XNNPACK, Core ML, Vulkan, OpenVINO; the sets
+twice). Each multi-backend set is one workbench `lower(..., jobs=0)` (as the CLI and the app
+lower several backends: forked workers sharing one export) against the sum of the separate plain
+lowerings, and also timed all in one process (`jobs=None`). Defaults: mobilenet_v2 and resnet18; XNNPACK, Core ML, Vulkan, OpenVINO; the sets
 xnnpack+coreml and all four. With `--backends` and no `--sets`, the one set is those backends.
 """
 
@@ -60,19 +61,14 @@ def _timed_lowering(run) -> tuple[float, dict[str, bytes]]:
     return seconds, {r.backend: r.buffer for r in report.results}
 
 
-def workbench_lowering(spec, backends: list[str], out: Path) -> tuple[float, dict[str, bytes]]:
+def workbench_lowering(
+    spec, backends: list[str], out: Path, jobs: int | None = None
+) -> tuple[float, dict[str, bytes]]:
+    """`lower()` as the CLI and the app call it (jobs=0: several backends in forked workers
+    that share one export) or, with jobs=None, everything in this process."""
     from etworkbench import lower
 
-    return _timed_lowering(lambda: lower(spec, backends, out_dir=out, cache=False))
-
-
-def workers_lowering(model: str, backends: list[str], jobs: int, out: Path):
-    """The same set in `jobs` parallel worker processes (`etwb lower --jobs N`): wall clock."""
-    from etworkbench.lowering._workers import lower_in_workers
-
-    return _timed_lowering(
-        lambda: lower_in_workers(model, backends, jobs=jobs, out_dir=out, cache=False)
-    )
+    return _timed_lowering(lambda: lower(spec, backends, out_dir=out, cache=False, jobs=jobs))
 
 
 def bench_preview(model: str, backends: list[str], full_s: float) -> dict:
@@ -126,6 +122,12 @@ def bench_cache(model: str, backend: str, out: Path) -> dict:
     }
 
 
+def _default_jobs() -> int:
+    from etworkbench.lowering._workers import _default_jobs as jobs
+
+    return jobs()
+
+
 def bench_model(model: str, backends: list[str], sets: list[list[str]], work: Path) -> dict:
     from etworkbench import get_backend, load_model
 
@@ -160,26 +162,23 @@ def bench_model(model: str, backends: list[str], sets: list[list[str]], work: Pa
             row["multi"].append({"backends": chosen, "skipped": f"not lowered alone: {missing}"})
             continue
         plain_total = sum(plain_s[n] for n in chosen)
-        multi_s, multi_bytes = workbench_lowering(spec, chosen, work / "wb_multi")
-        identical = {
-            n: multi_bytes[n] == (work / f"{model}_{n}_plain.pte").read_bytes()
-            for n in chosen
-            if row["single"][n]["plain_deterministic"]
-        }
-        jobs = min(len(chosen), os.cpu_count() or 1)
-        workers_s, workers_bytes = workers_lowering(model, chosen, jobs, work / "wb_workers")
-        identical_workers = {n: workers_bytes[n] == multi_bytes[n] for n in identical}
+        multi_s, multi_bytes = workbench_lowering(spec, chosen, work / "wb_multi", jobs=0)
+        one_s, one_bytes = workbench_lowering(spec, chosen, work / "wb_one")
+        deterministic = [n for n in chosen if row["single"][n]["plain_deterministic"]]
+        plain_bytes = {n: (work / f"{model}_{n}_plain.pte").read_bytes() for n in deterministic}
         row["multi"].append(
             {
                 "backends": chosen,
                 "plain_separate_s": round(plain_total, 2),
                 "workbench_s": round(multi_s, 2),
                 "ratio": round(multi_s / plain_total, 3),
-                "byte_identical": identical,
-                "workers_jobs": jobs,
-                "workers_s": round(workers_s, 2),
-                "workers_ratio": round(workers_s / plain_total, 3),
-                "workers_byte_identical": identical_workers,
+                "byte_identical": {n: multi_bytes[n] == plain_bytes[n] for n in deterministic},
+                "jobs": min(len(chosen), _default_jobs()),
+                "one_process_s": round(one_s, 2),
+                "one_process_ratio": round(one_s / plain_total, 3),
+                "one_process_byte_identical": {
+                    n: one_bytes[n] == plain_bytes[n] for n in deterministic
+                },
             }
         )
     return row
@@ -253,10 +252,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 print(
                     f"{row['model']:<14} {len(multi['backends'])} backends: separate plain "
-                    f"{multi['plain_separate_s']:.2f}s, workbench {multi['workbench_s']:.2f}s, "
-                    f"ratio {multi['ratio']:.3f}, byte-identical {multi['byte_identical']}; "
-                    f"{multi['workers_jobs']} workers {multi['workers_s']:.2f}s, "
-                    f"ratio {multi['workers_ratio']:.3f}"
+                    f"{multi['plain_separate_s']:.2f}s, workbench ({multi['jobs']} forked workers) "
+                    f"{multi['workbench_s']:.2f}s, ratio {multi['ratio']:.3f}, byte-identical "
+                    f"{multi['byte_identical']}; in one process {multi['one_process_s']:.2f}s, "
+                    f"ratio {multi['one_process_ratio']:.3f}"
                 )
     return 0
 

@@ -12,16 +12,21 @@ from executorch.exir.backend.backend_details import BackendDetails, PreprocessRe
 def register_failing_backend(monkeypatch, name: str, stage: str) -> None:
     """Register backend `name` that takes every op and fails in `stage`.
 
-    `stage` is "partition" (its partitioner raises), "preprocess" (its compiler always raises)
-    or "preprocess-relu" (its compiler raises while processing a relu node, so the failure
-    names that op, and succeeds on graphs without one).
+    `stage` is "partition" (its partitioner raises), "preprocess" (its compiler always raises),
+    "preprocess-relu" (its compiler raises while processing a relu node, so the failure
+    names that op, and succeeds on graphs without one), "preprocess-crash" (its compiler kills
+    the process, as a segfault would) or "preprocess-hang" (its compiler never returns).
     """
     from executorch.exir.backend.partitioner import DelegationSpec, Partitioner, PartitionResult
 
     from etworkbench import backends
     from etworkbench.backends import Availability, Backend
 
-    compiler = "FailingOnReluPreprocess" if stage == "preprocess-relu" else "FailingPreprocess"
+    compiler = {
+        "preprocess-relu": "FailingOnReluPreprocess",
+        "preprocess-crash": "CrashingPreprocess",
+        "preprocess-hang": "HangingPreprocess",
+    }.get(stage, "FailingPreprocess")
 
     class Tagging(Partitioner):
         def partition(self, program):
@@ -64,3 +69,24 @@ class FailingOnReluPreprocess(BackendDetails):
             if node.op == "call_function" and "relu" in str(node.target):
                 raise RuntimeError(f"simulated compiler: no kernel for {node.target}")
         return PreprocessResult(processed_bytes=b"compiled")
+
+
+class CrashingPreprocess(BackendDetails):
+    """This compiler kills its process, as a native segfault or the OOM killer would."""
+
+    @staticmethod
+    def preprocess(program, compile_specs):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class HangingPreprocess(BackendDetails):
+    """This compiler never returns."""
+
+    @staticmethod
+    def preprocess(program, compile_specs):
+        import time
+
+        time.sleep(3600)

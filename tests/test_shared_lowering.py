@@ -47,14 +47,14 @@ def test_functionalization_runs_once_for_several_backends(monkeypatch):
         # Only the functionalization that starts a lowering (ours, or executorch's own), not
         # the ones backends run inside their preprocess.
         caller = sys._getframe(1).f_code.co_name
-        if decomp_table == {} and caller in ("functional", "_gen_edge_manager_for_partitioners"):
+        if decomp_table == {} and caller in ("prepare", "_gen_edge_manager_for_partitioners"):
             calls.append(caller)
         return original(self, decomp_table, *args, **kwargs)
 
     monkeypatch.setattr(torch.export.ExportedProgram, "run_decompositions", counting)
     report = lower("teaching_net", ["xnnpack", "openvino", "portable"], cache=False)
     assert all(r.ok for r in report.results), report.summary()
-    assert calls == ["functional"]
+    assert calls == ["prepare"]
 
 
 def test_a_decomposition_with_nothing_to_decompose_is_skipped():

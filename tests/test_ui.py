@@ -80,31 +80,47 @@ def test_no_backend_chosen_is_a_message_not_a_traceback(workbench):
     assert "choose at least one backend" in workbench.message.value
 
 
-def test_cancel_stops_before_the_next_backend(workbench, monkeypatch):
+def test_cancel_stops_the_running_workers(workbench, monkeypatch):
     import etworkbench.ui._app as app
 
     workbench.select(model="teaching_net", backends=["xnnpack", "portable"])
     calls = []
     real = app.lower
 
-    def lower_and_cancel_during_the_first(*args, **kwargs):
+    def lower_and_cancel_while_running(*args, **kwargs):
         calls.append(list(args[1]))
         progress = kwargs["progress"]
 
         def progress_then_cancel(label, stage):
-            workbench.cancel()  # the user presses Cancel while the first backend lowers
+            workbench.cancel()  # the user presses Cancel while the backends lower
             progress(label, stage)
 
         return real(*args, **{**kwargs, "progress": progress_then_cancel})
 
-    monkeypatch.setattr(app, "lower", lower_and_cancel_during_the_first)
+    monkeypatch.setattr(app, "lower", lower_and_cancel_while_running)
     report = workbench.lower()
     assert calls == [["xnnpack", "portable"]]  # one engine call: the export is shared
-    assert [r.backend for r in report.results] == ["xnnpack"] and report["xnnpack"].ok
-    assert report.not_started == ["portable"]
+    assert [(r.backend, r.error.stage) for r in report.results] == [
+        ("xnnpack", "cancel"),
+        ("portable", "cancel"),
+    ]
     assert "cancelled" in workbench.controls.stage.value
     assert "portable" in workbench.controls.stage.value
     assert workbench.controls.bars["portable"][1].value == "cancelled"
+
+
+def test_in_process_stop_lets_the_running_backend_finish():
+    from etworkbench import lower
+
+    asked = []
+
+    def stop():
+        asked.append(True)
+        return len(asked) > 1  # the user cancels while the first backend lowers
+
+    report = lower("teaching_net", ["xnnpack", "portable"], stop=stop, cache=False)
+    assert [r.backend for r in report.results] == ["xnnpack"] and report["xnnpack"].ok
+    assert report.not_started == ["portable"]
 
 
 def test_preview_button_draws_the_graph_without_a_pte(workbench):

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from _fake_backend import register_failing_backend
 
+from etworkbench import load_model, lower
+from etworkbench.lowering._fork_workers import can_fork
 from etworkbench.lowering._workers import lower_in_workers
 
-pytestmark = pytest.mark.slow  # each worker pays a fresh torch + executorch import
+pytestmark = pytest.mark.slow  # real lowerings in worker processes
+forked = pytest.mark.skipif(not can_fork(), reason="workers are forked on Linux only")
 
 
-def test_worker_lowering_matches_in_process(teaching_xnnpack, tmp_path):
+@pytest.mark.parametrize("start", ["default", "spawn"])  # spawn: what macOS and Windows get
+def test_worker_lowering_matches_in_process(teaching_xnnpack, tmp_path, monkeypatch, start):
+    if start == "spawn":
+        monkeypatch.setenv("ETWB_WORKER_START", "spawn")
     stages = []
     report = lower_in_workers(
         "teaching_net",
@@ -43,3 +50,66 @@ def test_hang_in_worker_times_out(fixtures_dir, tmp_path):
     assert result.status == "failed" and result.error.stage == "timeout"
     assert "longer than 20 s" in result.error.message
     assert not list(tmp_path.iterdir())
+
+
+@forked
+def test_parallel_workers_share_one_export_and_give_the_same_pte(tmp_path):
+    spec = load_model("tiny_convnet")
+    in_process = lower(spec, ["xnnpack", "vulkan"], cache=False)
+    stages = []
+    report = lower(
+        spec,
+        ["xnnpack", "vulkan"],
+        cache=False,
+        jobs=2,
+        out_dir=tmp_path,
+        progress=lambda label, stage: stages.append((label, stage)),
+    )
+    assert [r.ok for r in report.results] == [True, True], report.summary()
+    for name in ("xnnpack", "vulkan"):
+        assert report[name].buffer == in_process[name].buffer
+        assert report[name].placement.delegated_nodes == in_process[name].placement.delegated_nodes
+        assert (tmp_path / f"tiny_convnet_{name}.pte").read_bytes() == in_process[name].buffer
+    # The hub exported once; a worker that exported again would report its own "export".
+    assert [stage for _, stage in stages].count("export") == 1
+    assert {label for label, stage in stages if stage == "started worker"} == {"xnnpack", "vulkan"}
+
+
+@forked
+def test_a_backend_that_kills_its_worker_fails_alone(monkeypatch, tmp_path):
+    register_failing_backend(monkeypatch, "crasher", "preprocess-crash")
+    report = lower("tiny_convnet", ["crasher", "xnnpack"], jobs=2, cache=False, out_dir=tmp_path)
+    assert report["xnnpack"].ok, report.summary()
+    crashed = report["crasher"]
+    assert crashed.status == "failed" and crashed.error.type == "WorkerCrashed"
+    assert "killed by signal 9" in crashed.error.message
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny_convnet_xnnpack.pte"]
+
+
+@forked
+def test_a_hanging_backend_times_out_alone(monkeypatch, tmp_path):
+    register_failing_backend(monkeypatch, "hanger", "preprocess-hang")
+    report = lower_in_workers(
+        "tiny_convnet", ["hanger", "xnnpack"], jobs=2, cache=False, timeout=15, out_dir=tmp_path
+    )
+    assert report["xnnpack"].ok, report.summary()
+    hung = report["hanger"]
+    assert hung.status == "failed" and hung.error.stage == "timeout"
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny_convnet_xnnpack.pte"]
+
+
+@forked
+def test_cancel_stops_running_workers_and_writes_nothing(monkeypatch, tmp_path):
+    register_failing_backend(monkeypatch, "hanger", "preprocess-hang")
+    started = []
+    report = lower(
+        "tiny_convnet",
+        ["hanger", "xnnpack", "vulkan"],
+        jobs=2,
+        cache=False,
+        out_dir=tmp_path,
+        progress=lambda label, stage: started.append(label) if stage == "started worker" else None,
+        stop=lambda: len(started) >= 2,
+    )
+    assert [r.error.stage for r in report.results] == ["cancel"] * 3, report.summary()
+    assert not list(tmp_path.iterdir()), "a cancelled lowering left files behind"

@@ -163,7 +163,8 @@ def _cmd_lower(args: argparse.Namespace) -> int:
             **common,
         )
     else:
-        report = lower(args.model, args.backends, args.quant, **common)
+        # Several backends lower in parallel forked workers (one shared export), one in-process.
+        report = lower(args.model, args.backends, args.quant, jobs=0, **common)
     run_failed = False
     if args.run:
         for result in report.results:
@@ -323,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="lower programs in N parallel worker processes (isolated)",
+        help="lower programs in N parallel worker processes (isolated); several backends "
+        "use workers by default, as many as cores and memory allow",
     )
     p.add_argument(
         "--timeout",

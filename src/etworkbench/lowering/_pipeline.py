@@ -45,6 +45,8 @@ def lower(
     cache: bool = True,
     exclude_ops: Sequence[str] | None = None,
     stop: Callable[[], bool] | None = None,
+    jobs: int | None = None,
+    _shared: Any = None,
 ) -> LoweringReport:
     """Lower `model` for each backend (or one ordered priority list) and explain the result.
 
@@ -57,7 +59,29 @@ def lower(
     file of them (see _calibration); by default they calibrate on the example inputs.
     `stop()` is asked before each backend starts (Cancel in the app): once it says True the
     rest are listed in `report.not_started`; a backend already lowering finishes.
+    `jobs` lowers several programs at once in worker processes (0: as many as cores and memory
+    allow; see `_workers`): the export is still shared, a crash stays in its worker, and `stop()`
+    kills the running workers (their results say "Cancelled"). None or 1: in this process.
+    (`_shared`: a forked worker's inherited `shared_float_export`, used instead of exporting.)
     """
+    if jobs is not None and jobs != 1 and _worth_workers(model, backends, priority):
+        from ._workers import lower_in_workers
+
+        return lower_in_workers(
+            model,
+            backends,
+            quantization,
+            example_inputs=example_inputs,
+            name=name,
+            priority=priority,
+            out_dir=out_dir,
+            jobs=jobs or None,
+            progress=progress,
+            cancelled=stop,
+            cache=cache,
+            exclude_ops=exclude_ops,
+            calibration=calibration,
+        )
     excluded_ops = normalize_exclude_ops(exclude_ops)
     # A zoo model is keyed by name: with the cache on it is built only if something is lowered.
     spec = load_model(model, example_inputs, name, lazy=cache)
@@ -69,7 +93,9 @@ def lower(
     report = LoweringReport(spec.name, *model_facts(spec, cache), [])
 
     # Exported and functionalized once, shared by every float lowering (see _shared_edge).
-    float_program: list[Any] = []
+    float_program: list[Any] = [] if _shared is None else [_shared]
+    if isinstance(_shared, SharedExport):
+        report.timings_s["export"] = round(_shared.export_s, 4)
 
     def exported(label: str) -> Any:
         if not float_program:
@@ -98,11 +124,7 @@ def lower(
         if group[0].schemes[scheme].calibrate:  # known before lowering, so cached results have it
             result.calibration_batches = len(calib.batches) if calib else 1
             result.calibration_source = calib.source if calib else "example inputs"
-        cacheable = cache
-        extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
-        if calib is not None:
-            extra += f";calibration={calib.digest}"
-        key = program_key(spec, result.backends, scheme, extra) if cacheable else None
+        key = _cache_key(spec, result.backends, scheme, excluded_ops, calib) if cache else None
         try:
             if not (key and _from_cache(key, result, notify)):
                 _lower_group(spec, group, scheme, result, exported, calib, notify, excluded_ops)
@@ -123,6 +145,63 @@ def lower(
                 result.error = Failure("save", type(exc).__name__, str(exc))
         notify(label, "done")
     return report
+
+
+def _worth_workers(model: Any, backends: Sequence[str] | str, priority: bool) -> bool:
+    """Several programs, and a model that reaches a worker (forked, or named for a spawned one)."""
+    from ._fork_workers import can_fork
+
+    programs = 1 if priority or isinstance(backends, str) else len(set(backends))
+    return programs > 1 and (can_fork() or isinstance(model, str))
+
+
+def _cache_key(spec, backends: list[str], scheme: str, excluded_ops, calib) -> str:
+    extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
+    if calib is not None:
+        extra += f";calibration={calib.digest}"
+    return program_key(spec, backends, scheme, extra)
+
+
+def shared_float_export(
+    spec: ModelSpec,
+    backends: Sequence[str],
+    quantization: str | None,
+    *,
+    priority: bool,
+    cache: bool,
+    exclude_ops: Sequence[str] | None,
+    calibration: Any,
+) -> Any:
+    """The exported, functionalized program that `lower(...)` calls with these arguments share.
+
+    Made once before worker processes are forked, so they inherit it. None when no program
+    needs it (all quantized, unavailable or cached); a `_StageFailure` when the export fails,
+    which each worker then reports as its own.
+    """
+    chosen = _resolve_backends(backends)
+    groups = [chosen] if priority else [[b] for b in chosen]
+    excluded_ops = normalize_exclude_ops(exclude_ops)
+    needed = False
+    for group in groups:
+        scheme = _scheme_for(group, quantization)
+        if any(not b.availability.available for b in group):
+            continue
+        definition = group[0].schemes[scheme]
+        if definition.quantizer is not None or definition.transform is not None:
+            continue
+        names = [b.name for b in group]
+        if cache and ProgramCache().has(_cache_key(spec, names, scheme, excluded_ops, calibration)):
+            continue
+        needed = True
+    if not needed:
+        return None
+    start = time.perf_counter()
+    try:
+        shared = SharedExport(_export(spec))
+    except _StageFailure as failure:
+        return failure
+    shared.export_s = time.perf_counter() - start
+    return shared.prepare()
 
 
 def _from_cache(key: str, result: BackendResult, notify: Progress) -> bool:

@@ -37,8 +37,14 @@ class SharedExport:
         self._uses = uses
         self._lock = threading.Lock()
         self.functionalize_s = 0.0
+        self.export_s = 0.0
 
-    def functional(self) -> Any:
+    def use_once(self) -> None:
+        """This process lowers one program from it (a forked worker): no copy is needed."""
+        self._uses = 1
+
+    def prepare(self) -> SharedExport:
+        """Functionalize now (before forking workers that inherit it); returns self."""
         import time
 
         with self._lock:
@@ -46,6 +52,11 @@ class SharedExport:
                 start = time.perf_counter()
                 self._functional = copy.deepcopy(self.exported).run_decompositions({})
                 self.functionalize_s = time.perf_counter() - start
+        return self
+
+    def functional(self) -> Any:
+        self.prepare()
+        with self._lock:
             if self._uses is not None:
                 self._uses -= 1
                 if self._uses == 0:  # the last user: no copy needed, none is kept

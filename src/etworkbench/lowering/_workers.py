@@ -2,8 +2,9 @@
 
 A backend that crashes the interpreter (a segfault in a native compiler), hangs, or eats all
 memory takes down only its own worker: its result says so and the kernel or CLI goes on. Each
-worker is a fresh `spawn` process that runs the ordinary in-process `lower()` for one program
-and sends the result back; progress messages stream back on the same queue.
+worker runs the ordinary in-process `lower()` for one program and sends the result back;
+progress messages stream back on the same queue. On Linux the workers are forked from a hub
+that exported the model once (_fork_workers); elsewhere each is a fresh `spawn` process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ._fork_workers import can_fork, run_forked
 from ._pipeline import pte_filename
 from ._results import BackendResult, LoweringReport
 from ._triage import Failure
@@ -45,6 +47,7 @@ def _worker(
     exclude_ops: Any,
     calibration: Any,  # a Calibration loaded by the parent, or None
     channel: Any,
+    shared: Any = None,  # forked workers: the hub's shared_float_export
 ) -> None:
     """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
     import logging
@@ -52,6 +55,8 @@ def _worker(
 
     warnings.filterwarnings("ignore")
     logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
+    if shared is not None and hasattr(shared, "use_once"):
+        shared.use_once()
     if memory_limit:
         import resource
 
@@ -70,6 +75,7 @@ def _worker(
             exclude_ops=exclude_ops,
             calibration=calibration,
             progress=lambda label, stage: channel.put(("progress", label, stage)),
+            _shared=shared,
         )
         for result in report.results:
             result._model_spec = None  # the parent has its own; modules need not cross processes
@@ -100,6 +106,7 @@ def lower_in_workers(
     quantization: str | None = None,
     *,
     example_inputs: tuple | None = None,
+    name: str | None = None,
     priority: bool = False,
     out_dir: str | Path | None = None,
     jobs: int | None = None,
@@ -121,7 +128,7 @@ def lower_in_workers(
     from ..models import load_model
 
     spec = load_model(
-        model, example_inputs
+        model, example_inputs, name
     )  # validates the model in the parent: usage errors stay usage errors
     checked = None  # loaded here once: a bad calibration file is a usage error, not N failures
     if calibration is not None:
@@ -130,7 +137,8 @@ def lower_in_workers(
         checked = load_calibration(calibration, spec.example_inputs)
     transport = model if isinstance(model, str) else spec.module
     transport_inputs = None if isinstance(model, str) else spec.example_inputs
-    names = [get_backend(b).name for b in ([backends] if isinstance(backends, str) else backends)]
+    chosen = [backends] if isinstance(backends, str) else backends
+    names = list(dict.fromkeys(get_backend(b).name for b in chosen))
     groups = [names] if priority else [[n] for n in names]
     jobs_list = [_Job("+".join(g), g) for g in groups]
     limit = max(1, jobs or _default_jobs())
@@ -147,6 +155,28 @@ def lower_in_workers(
         if job in running:
             running.remove(job)
 
+    if can_fork():  # one export in a hub process, inherited by forked workers
+        run_forked(
+            spec,
+            jobs_list,
+            limit=limit,
+            options={
+                "quantization": quantization,
+                "priority": priority,
+                "out_dir": str(out_dir) if out_dir else None,
+                "cache": cache,
+                "exclude_ops": exclude_ops,
+                "calibration": checked,
+            },
+            timeout=timeout,
+            memory_limit=memory_limit,
+            cancelled=cancelled,
+            notify=notify,
+            finish=finish,
+            failed=lambda job, stage, kind, text: _failed(job, spec.name, stage, kind, text),
+            remove_partial=lambda label: _remove_partial(out_dir, spec.name, label),
+        )
+        pending = []
     while pending or running:
         while pending and len(running) < limit and not (cancelled and cancelled()):
             job = pending.pop(0)
@@ -266,8 +296,12 @@ def _stop(job: _Job, out_dir: str | Path | None, model: str) -> None:
     if job.process is not None and job.process.is_alive():
         job.process.kill()
         job.process.join(5)
+    _remove_partial(out_dir, model, job.label)
+
+
+def _remove_partial(out_dir: str | Path | None, model: str, label: str) -> None:
     if out_dir is not None:
-        stem = pte_filename(model, job.label, "fp32")[: -len(".pte")]
+        stem = pte_filename(model, label, "fp32")[: -len(".pte")]
         for partial in Path(out_dir).glob(f".{stem}*.tmp"):
             partial.unlink(missing_ok=True)
 

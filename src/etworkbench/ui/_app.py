@@ -3,8 +3,10 @@
 Scripted use goes through the same methods the buttons call: `select`, `lower` / `preview`
 (blocking, return the report), `save`. The buttons run the engine in a background thread so
 the notebook stays live (`background = False` runs them in the foreground, for tests).
-All backends go to one engine call, so they share the export; Cancel is honest: the engine
-asks before each backend starts, and the one already lowering finishes (it has no safe midpoint).
+All backends go to one engine call, so they share the export; several lower in parallel
+worker processes. Cancel is honest: it kills running workers (their results say "Cancelled")
+and no further backend starts; a single backend lowers in this process and, having no safe
+midpoint, finishes.
 """
 
 from __future__ import annotations
@@ -163,7 +165,8 @@ class Workbench(W.VBox):
     def cancel(self) -> None:
         self._cancel.set()
         self.controls.stage.value = (
-            "<b>cancelling</b>: the backend being lowered finishes; no further backend starts"
+            "<b>cancelling</b>: running workers are stopped, no further backend starts "
+            "(a backend lowering in this process finishes first)"
         )
 
     def show(self, report: LoweringReport) -> None:
@@ -244,8 +247,9 @@ class Workbench(W.VBox):
             else:
                 c.stage.value = f"lower: <b>{html.escape(label)}</b> ({html.escape(stage)})"
 
-        # One engine call, so the backends share the export and its functionalization; Cancel
-        # is asked before each backend starts.
+        # One engine call, so the backends share the export and its functionalization. Several
+        # backends lower in parallel worker processes, which Cancel stops; one lowers here, and
+        # Cancel is asked before it starts.
         report = lower(
             target,
             list(c.order),
@@ -255,10 +259,17 @@ class Workbench(W.VBox):
             progress=reached,
             exclude_ops=c.exclude_ops(),
             stop=self._cancel.is_set,
+            jobs=0,
         )
         for result in report.results:
             if result.status == "unavailable":
                 c.stage_reached(result.backend, "failed")
+            elif result.error is not None and result.error.stage == "cancel":
+                c.stage_reached(result.backend, "cancelled")
+        stopped = [r.backend for r in report.results if r.error and r.error.stage == "cancel"]
+        if stopped and not report.not_started:
+            c.stage.value = "<b>cancelled</b>: stopped " + html.escape(", ".join(stopped))
+            return report
         if report.not_started:
             for rest in report.not_started:
                 c.stage_reached(rest, "cancelled")

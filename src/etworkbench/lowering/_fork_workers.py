@@ -1,0 +1,251 @@
+"""Parallel lowering by fork: one export shared by every worker, each backend still isolated.
+
+How `lower_in_workers` runs on Linux. A hub process forked from the caller exports and
+functionalizes the model once (`shared_float_export`), then forks one worker per program, at most
+`jobs` at a time. Workers inherit the functionalized program instead of importing torch and
+exporting again as spawned workers must (about 8 s of imports plus the export, per worker). The
+caller only watches: it kills a worker that exceeds the timeout, the hub's whole process group
+on cancel, and reports a worker (or the hub, during the export) that died without a result as
+that program's failure only.
+
+Forked processes cannot use the OpenMP thread pool the caller may have started (libgomp waits
+forever for threads that were not copied), so hub and workers run torch single-threaded. The
+lowering is mostly Python; the workers use the cores instead.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import time
+from collections.abc import Callable
+from multiprocessing.connection import wait
+from typing import Any
+
+from ._results import BackendResult
+
+PROCESS_GROUP_SIGNAL = signal.SIGKILL
+
+
+def can_fork() -> bool:
+    """Fork is used where it is safe for these libraries: Linux (macOS system frameworks are not)."""
+    if os.environ.get("ETWB_WORKER_START", "").lower() == "spawn":
+        return False
+    return sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+
+
+def _forked_process_setup(memory_limit: int | None = None) -> None:
+    """Single-threaded torch, real stdio (not a kernel's zmq streams), die with the parent."""
+    import torch
+
+    torch.set_num_threads(1)
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if memory_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
+
+
+def _hub(spec: Any, jobs: list, limit: int, options: dict, memory_limit, channel: Any) -> None:
+    """Export once, then fork a worker per job; report each start and exit on `channel`."""
+    os.setpgid(0, 0)  # the caller cancels everything with one killpg
+    _forked_process_setup(memory_limit)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from ._pipeline import shared_float_export
+
+    names = [name for job in jobs for name in job.backends]
+    try:
+        shared = shared_float_export(
+            spec,
+            names,
+            options["quantization"],
+            priority=options["priority"],
+            cache=options["cache"],
+            exclude_ops=options["exclude_ops"],
+            calibration=options["calibration"],
+        )
+    except BaseException:  # noqa: BLE001 - e.g. a usage error: every worker reports it itself
+        shared = None
+    channel.put(("exported", "", None))
+    context = mp.get_context("fork")
+    pending, running = list(jobs), {}
+    while pending or running:
+        while pending and len(running) < limit:
+            job = pending.pop(0)
+            process = context.Process(
+                target=_forked_worker,
+                args=(job.label, spec, job.backends, options, channel, shared),
+                daemon=True,
+            )
+            process.start()
+            running[process.sentinel] = (job.label, process)
+            channel.put(("started", job.label, process.pid))
+        for sentinel in wait(list(running)):
+            label, process = running.pop(sentinel)
+            process.join()
+            channel.put(("exited", label, process.exitcode))
+    channel.put(("hub_done", "", None))
+    channel.close()
+    channel.join_thread()
+
+
+def _forked_worker(label: str, spec: Any, backends: list, options: dict, channel, shared) -> None:
+    _forked_process_setup()
+    from ._workers import _worker
+
+    _worker(
+        label,
+        spec,
+        None,
+        backends,
+        options["quantization"],
+        options["priority"],
+        options["out_dir"],
+        None,  # the hub's memory limit is inherited
+        options["cache"],
+        options["exclude_ops"],
+        options["calibration"],
+        channel,
+        shared,
+    )
+
+
+def run_forked(
+    spec: Any,
+    jobs: list,
+    *,
+    limit: int,
+    options: dict,
+    timeout: float | None,
+    memory_limit: int | None,
+    cancelled: Callable[[], bool] | None,
+    notify: Callable[[str, str], None],
+    finish: Callable[[Any, BackendResult], None],
+    failed: Callable[[Any, str, str, str], BackendResult],
+    remove_partial: Callable[[str], None],
+) -> None:
+    """Run `jobs` through a hub; every job ends with `finish(job, result)`."""
+    from ._workers import _dispatch
+
+    context = mp.get_context("fork")
+    channel = context.Queue()
+    hub = context.Process(
+        target=_hub, args=(spec, jobs, limit, options, memory_limit, channel), daemon=False
+    )
+    by_label = {job.label: job for job in jobs}
+    pids: dict[str, int] = {}
+    hub_started = time.monotonic()
+    exported = False
+
+    def open_jobs() -> list:
+        return [job for job in jobs if job.result is None]
+
+    def end(job: Any, stage: str, kind: str, message: str) -> None:
+        if job.label in pids:
+            _kill(pids[job.label])
+        remove_partial(job.label)
+        finish(job, failed(job, stage, kind, message))
+
+    def handle(message: tuple) -> None:
+        nonlocal exported
+        kind, label, payload = message
+        job = by_label.get(label)
+        if kind == "exported":
+            exported = True
+        elif kind == "started" and job is not None:
+            pids[label], job.started = payload, time.monotonic()
+            notify(label, "started worker")
+        elif kind == "exited" and job is not None and job.result is None:
+            drain()
+            if job.result is None:
+                end(job, "worker", "WorkerCrashed", _crash_message(payload, memory_limit))
+        elif kind not in ("hub_done", "exited", "started"):
+            _dispatch(message, open_jobs(), finish, notify, spec.name)
+
+    def drain() -> None:
+        while True:
+            try:
+                handle(channel.get(timeout=0.5))
+            except queue.Empty:
+                return
+
+    notify(jobs[0].label, "export")
+    hub.start()
+    try:
+        while open_jobs():
+            if cancelled and cancelled():
+                _kill_group(hub)
+                for job in open_jobs():
+                    end(
+                        job,
+                        "cancel",
+                        "Cancelled",
+                        "cancelled by the user before this program finished; no file was written",
+                    )
+                break
+            try:
+                handle(channel.get(timeout=0.2))
+            except queue.Empty:
+                pass
+            now = time.monotonic()
+            too_long = (
+                f"lowering took longer than {timeout:g} s and was stopped; "
+                "raise --timeout or pick a smaller model"
+                if timeout
+                else ""
+            )
+            if timeout and not exported and now - hub_started > timeout:
+                _kill_group(hub)
+                for job in open_jobs():
+                    end(job, "timeout", "TimeoutError", too_long + " (it was still exporting)")
+            for job in open_jobs():
+                if timeout and job.label in pids and now - job.started > timeout:
+                    end(job, "timeout", "TimeoutError", too_long)
+            if not hub.is_alive() and open_jobs():
+                drain()
+                for job in open_jobs():
+                    where = "" if exported else " while exporting the model"
+                    end(
+                        job,
+                        "worker",
+                        "WorkerCrashed",
+                        _crash_message(hub.exitcode, memory_limit, where),
+                    )
+    finally:
+        if hub.is_alive():
+            _kill_group(hub)
+        hub.join(5)
+
+
+def _crash_message(code: int | None, memory_limit: int | None, where: str = "") -> str:
+    what = f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}"
+    limit = f"; its memory limit was {memory_limit / 2**20:.0f} MB" if memory_limit else ""
+    return (
+        f"the worker process {what}{where} without a result (a crash or out-of-memory in the "
+        f"backend{limit}); other backends are unaffected"
+    )
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group(hub: Any) -> None:
+    try:
+        os.killpg(hub.pid, PROCESS_GROUP_SIGNAL)
+    except (ProcessLookupError, PermissionError):
+        hub.kill()
