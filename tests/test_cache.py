@@ -28,6 +28,24 @@ def test_second_lowering_is_served_from_cache_with_identical_bytes(tmp_path, mon
     assert not uncached.cached and uncached.buffer == first.buffer
 
 
+def test_a_hit_reads_its_pte_only_when_used_and_a_lost_pte_is_a_miss(tmp_path, monkeypatch):
+    import pickle
+
+    monkeypatch.setenv("ETWB_CACHE_DIR", str(tmp_path / "cache"))
+    inputs = (torch.ones(1, 6),)
+    first = lower(_mlp(0), "xnnpack", example_inputs=inputs)["xnnpack"]
+    (stored,) = (tmp_path / "cache").glob("*/*.pte")
+    assert stored.read_bytes() == first.buffer
+    assert ProgramCache().info().bytes > len(first.buffer)  # the .pte counts toward the limit
+    again = lower(_mlp(0), "xnnpack", example_inputs=inputs)["xnnpack"]
+    assert again.cached and again._pte_data is None  # not read yet
+    assert pickle.loads(pickle.dumps(again)).buffer == first.buffer  # to a worker or the cache
+    assert again.buffer == first.buffer
+    stored.unlink()
+    third = lower(_mlp(0), "xnnpack", example_inputs=inputs)["xnnpack"]
+    assert not third.cached and third.buffer == first.buffer
+
+
 def test_key_changes_with_weights_inputs_backends_and_scheme():
     inputs = (torch.ones(1, 6),)
     spec = load_model(_mlp(0), inputs)

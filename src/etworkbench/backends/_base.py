@@ -164,6 +164,9 @@ class Backend:
     notes: str = ""
     loggers: tuple[str, ...] = ()  # module loggers whose WhyNoPartition records are reasons
     default_scheme: str = "fp32"  # what `quantization=None` means (int8-only NPUs override it)
+    # Lowering time relative to XNNPACK (mobilenet_v2 / resnet18, benchmarks/RESULTS.md): parallel
+    # workers start the slowest first, so the longest job does not start last.
+    relative_cost: float = 1.0
 
     # -- availability ----------------------------------------------------------------------
     def probe(self) -> Availability:

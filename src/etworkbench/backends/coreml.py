@@ -62,6 +62,7 @@ def _weight_only(bits: int) -> Any:
 class CoreML(Backend):
     name = "coreml"
     title = "Core ML"
+    relative_cost = 0.6
     hardware = "Apple Neural Engine, GPU and CPU"
     platforms = ("iOS", "macOS", "iPadOS", "tvOS", "visionOS")
     runs_on_host = False

@@ -51,6 +51,7 @@ def _nncf_quantize(captured: Any, batches: list) -> Any:
 class Openvino(Backend):
     name = "openvino"
     title = "OpenVINO"
+    relative_cost = 0.6
     hardware = "Intel CPUs, integrated/discrete GPUs and NPUs"
     platforms = ("Linux", "Windows")
     runs_on_host = True

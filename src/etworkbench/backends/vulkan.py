@@ -41,6 +41,7 @@ def _weight_only_quantizer() -> Any:
 class Vulkan(Backend):
     name = "vulkan"
     title = "Vulkan"
+    relative_cost = 1.5
     hardware = "GPUs with Vulkan 1.1+ (Adreno, Mali, desktop GPUs)"
     platforms = ("Android", "Linux", "Windows")
     runs_on_host = False

@@ -210,7 +210,8 @@ def _from_cache(key: str, result: BackendResult, notify: Progress) -> bool:
     cached = ProgramCache().get(key)
     if cached is None:
         return False
-    result.placement, result.sizes, result._buffer = cached.placement, cached.sizes, cached._buffer
+    result.placement, result.sizes = cached.placement, cached.sizes
+    result._pte_data, result._pte_file = cached._pte_data, cached._pte_file  # read on first use
     result.timings_s = dict(cached.timings_s)
     result.timings_s.pop("save", None)
     result.timings_s["cache_load"] = round(time.perf_counter() - start, 4)

@@ -56,8 +56,27 @@ class BackendResult:
     run_report: Any = None  # a RunReport after .run(); None when not run
     calibration_batches: int | None = None  # static schemes: how many batches were observed
     calibration_source: str | None = None  # "example inputs", "iterable" or the file path
-    _buffer: bytes | None = field(default=None, repr=False)
+    _pte_data: bytes | None = field(default=None, repr=False)
+    _pte_file: Any = field(default=None, repr=False, compare=False)  # a cache hit's open .pte
     _model_spec: Any = field(default=None, repr=False)
+
+    @property
+    def _buffer(self) -> bytes | None:
+        """The .pte bytes; a cache hit reads its file on first use, so a hit costs milliseconds."""
+        if self._pte_data is None and self._pte_file is not None:
+            with self._pte_file as handle:
+                self._pte_data = handle.read()
+            self._pte_file = None
+        return self._pte_data
+
+    @_buffer.setter
+    def _buffer(self, value: bytes | None) -> None:
+        self._pte_data, self._pte_file = value, None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_pte_data"], state["_pte_file"] = self._buffer, None
+        return state
 
     @property
     def ok(self) -> bool:

@@ -141,11 +141,15 @@ def lower_in_workers(
     names = list(dict.fromkeys(get_backend(b).name for b in chosen))
     groups = [names] if priority else [[n] for n in names]
     jobs_list = [_Job("+".join(g), g) for g in groups]
+    # Slowest first (see Backend.relative_cost): the last job to start should be a short one.
+    start_order = sorted(
+        jobs_list, key=lambda j: -sum(get_backend(b).relative_cost for b in j.backends)
+    )
     limit = max(1, jobs or _default_jobs())
     notify = progress or (lambda label, stage: None)
     context = mp.get_context("spawn")
     channel = context.Queue()
-    pending = list(jobs_list)
+    pending = list(start_order)
     running: list[_Job] = []
     report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
 
@@ -158,7 +162,7 @@ def lower_in_workers(
     if can_fork():  # one export in a hub process, inherited by forked workers
         run_forked(
             spec,
-            jobs_list,
+            start_order,
             limit=limit,
             options={
                 "quantization": quantization,
