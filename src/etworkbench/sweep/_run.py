@@ -104,9 +104,12 @@ def run_sweep(
 def _run_local(todo: list[SweepCell], cells_dir: Path, jobs, timeout, notify) -> None:
     from ..lowering._workers import lower_in_workers
 
-    by_key: dict[tuple[str, str], list[SweepCell]] = {}
+    # Cells of one model at each backend's default scheme go to one call (one shared export),
+    # even when the defaults differ (fp16 for Core ML, fp32 for the others).
+    by_key: dict[tuple[str, str | None], list[SweepCell]] = {}
     for cell in todo:
-        by_key.setdefault((cell.model, cell.scheme), []).append(cell)
+        default = cell.scheme == get_backend(cell.backend).default_scheme
+        by_key.setdefault((cell.model, None if default else cell.scheme), []).append(cell)
     for (model, scheme), group in by_key.items():
         cells = []
         for cell in group:
@@ -120,7 +123,7 @@ def _run_local(todo: list[SweepCell], cells_dir: Path, jobs, timeout, notify) ->
         report = lower_in_workers(
             model,
             [c.backend for c in cells],
-            None if scheme == get_backend(cells[0].backend).default_scheme else scheme,
+            scheme,
             jobs=jobs,
             timeout=timeout,
             progress=lambda label, stage, m=model: notify(f"{m}/{label}", stage),
