@@ -48,6 +48,11 @@ class Scheme:
     lowers_here: bool = True  # False when this scheme needs something this host lacks
     note: str = ""  # why, when lowers_here is False
 
+    @property
+    def float_export(self) -> bool:
+        """Lowered from the plain (shared) export: no quantizer and no eager transform."""
+        return self.quantizer is None and self.transform is None
+
 
 @dataclass(frozen=True)
 class BackendInfo:

@@ -27,8 +27,6 @@ from typing import Any
 
 from ._results import BackendResult
 
-PROCESS_GROUP_SIGNAL = signal.SIGKILL
-
 
 def can_fork() -> bool:
     """Fork is used where it is safe for these libraries: Linux (macOS system frameworks are not)."""
@@ -136,7 +134,7 @@ def run_forked(
     remove_partial: Callable[[str], None],
 ) -> None:
     """Run `jobs` through a hub; every job ends with `finish(job, result)`."""
-    from ._workers import _dispatch
+    from ._workers import CANCELLED, _dispatch, crash_message, timeout_message
 
     context = mp.get_context("fork")
     channel = context.Queue()
@@ -147,6 +145,7 @@ def run_forked(
     pids: dict[str, int] = {}
     hub_started = time.monotonic()
     exported = False
+    too_long = timeout_message(timeout) if timeout else ""
 
     def open_jobs() -> list:
         return [job for job in jobs if job.result is None]
@@ -169,7 +168,7 @@ def run_forked(
         elif kind == "exited" and job is not None and job.result is None:
             drain()
             if job.result is None:
-                end(job, "worker", "WorkerCrashed", _crash_message(payload, memory_limit))
+                end(job, "worker", "WorkerCrashed", crash_message(payload, memory_limit))
         elif kind not in ("hub_done", "exited", "started"):
             _dispatch(message, open_jobs(), finish, notify, spec.name)
 
@@ -187,24 +186,13 @@ def run_forked(
             if cancelled and cancelled():
                 _kill_group(hub)
                 for job in open_jobs():
-                    end(
-                        job,
-                        "cancel",
-                        "Cancelled",
-                        "cancelled by the user before this program finished; no file was written",
-                    )
+                    end(job, "cancel", "Cancelled", CANCELLED)
                 break
             try:
                 handle(channel.get(timeout=0.2))
             except queue.Empty:
                 pass
             now = time.monotonic()
-            too_long = (
-                f"lowering took longer than {timeout:g} s and was stopped; "
-                "raise --timeout or pick a smaller model"
-                if timeout
-                else ""
-            )
             if timeout and not exported and now - hub_started > timeout:
                 _kill_group(hub)
                 for job in open_jobs():
@@ -220,21 +208,12 @@ def run_forked(
                         job,
                         "worker",
                         "WorkerCrashed",
-                        _crash_message(hub.exitcode, memory_limit, where),
+                        crash_message(hub.exitcode, memory_limit, where),
                     )
     finally:
         if hub.is_alive():
             _kill_group(hub)
         hub.join(5)
-
-
-def _crash_message(code: int | None, memory_limit: int | None, where: str = "") -> str:
-    what = f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}"
-    limit = f"; its memory limit was {memory_limit / 2**20:.0f} MB" if memory_limit else ""
-    return (
-        f"the worker process {what}{where} without a result (a crash or out-of-memory in the "
-        f"backend{limit}); other backends are unaffected"
-    )
 
 
 def _kill(pid: int) -> None:
@@ -246,6 +225,6 @@ def _kill(pid: int) -> None:
 
 def _kill_group(hub: Any) -> None:
     try:
-        os.killpg(hub.pid, PROCESS_GROUP_SIGNAL)
+        os.killpg(hub.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         hub.kill()

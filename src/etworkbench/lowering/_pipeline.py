@@ -186,8 +186,7 @@ def shared_float_export(
         scheme = _scheme_for(group, quantization)
         if any(not b.availability.available for b in group):
             continue
-        definition = group[0].schemes[scheme]
-        if definition.quantizer is not None or definition.transform is not None:
+        if not group[0].schemes[scheme].float_export:
             continue
         names = [b.name for b in group]
         if cache and ProgramCache().has(_cache_key(spec, names, scheme, excluded_ops, calibration)):
@@ -309,7 +308,7 @@ def _lower_group(spec, group, scheme, result, exported, calib, notify, exclude=(
     lead = group[0]
     scheme_def = lead.schemes[scheme]
     shared = None
-    if scheme_def.quantizer is None and scheme_def.transform is None:
+    if scheme_def.float_export:
         shared = exported(label)  # copied inside, so no lowering can disturb another
     else:
         notify(label, "quantize")

@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ._fork_workers import can_fork, run_forked
 from ._pipeline import pte_filename
 from ._results import BackendResult, LoweringReport
+from ._shared_edge import SharedExport
 from ._triage import Failure
 
 
@@ -55,7 +56,7 @@ def _worker(
 
     warnings.filterwarnings("ignore")
     logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
-    if shared is not None and hasattr(shared, "use_once"):
+    if isinstance(shared, SharedExport):  # not a _StageFailure to report
         shared.use_once()
     if memory_limit:
         import resource
@@ -216,7 +217,7 @@ def lower_in_workers(
                         spec.name,
                         "cancel",
                         "Cancelled",
-                        "cancelled by the user before this program finished; no file was written",
+                        CANCELLED,
                     ),
                 )
             pending.clear()
@@ -237,19 +238,13 @@ def lower_in_workers(
                         spec.name,
                         "timeout",
                         "TimeoutError",
-                        f"lowering took longer than {timeout:g} s and was stopped; raise --timeout or pick a smaller model",
+                        timeout_message(timeout),
                     ),
                 )
             elif not job.process.is_alive() and job.result is None:
                 _drain(channel, running, finish, notify, spec.name)
                 if job.result is None:
                     _stop(job, out_dir, spec.name)
-                    code = job.process.exitcode
-                    what = (
-                        f"killed by signal {-code}"
-                        if code and code < 0
-                        else f"exited with code {code}"
-                    )
                     finish(
                         job,
                         _failed(
@@ -257,17 +252,31 @@ def lower_in_workers(
                             spec.name,
                             "worker",
                             "WorkerCrashed",
-                            f"the worker process {what} without a result (a crash or out-of-memory in the backend"
-                            + (
-                                f"; its memory limit was {memory_limit / 2**20:.0f} MB"
-                                if memory_limit
-                                else ""
-                            )
-                            + "); other backends are unaffected",
+                            crash_message(job.process.exitcode, memory_limit),
                         ),
                     )
     report.results = [job.result for job in jobs_list if job.result is not None]
     return report
+
+
+CANCELLED = "cancelled by the user before this program finished; no file was written"
+
+
+def timeout_message(timeout: float) -> str:
+    return (
+        f"lowering took longer than {timeout:g} s and was stopped; "
+        "raise --timeout or pick a smaller model"
+    )
+
+
+def crash_message(code: int | None, memory_limit: int | None, where: str = "") -> str:
+    """What a worker that died without a result (`where`: during which step) is reported as."""
+    what = f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}"
+    limit = f"; its memory limit was {memory_limit / 2**20:.0f} MB" if memory_limit else ""
+    return (
+        f"the worker process {what}{where} without a result (a crash or out-of-memory in the "
+        f"backend{limit}); other backends are unaffected"
+    )
 
 
 def _dispatch(message: tuple, running: list[_Job], finish, notify, model: str) -> None:
