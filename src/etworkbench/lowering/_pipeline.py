@@ -21,6 +21,7 @@ from ..models import ModelSpec, load_model
 from ._cache import ProgramCache, model_facts, program_key
 from ._calibration import load_calibration
 from ._exclude import exclude_partitioner, excluded_reason, normalize_exclude_ops
+from ._provenance import shared_provenance
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
 from ._shared_edge import SharedExport
@@ -31,6 +32,7 @@ from ._triage import Failure, lead_with_summary, triage
 Progress = Callable[[str, str], None]  # (program label, stage)
 
 
+@shared_provenance()
 def lower(
     model: Any,
     backends: Sequence[str] | str = ("xnnpack",),
@@ -162,6 +164,7 @@ def _cache_key(spec, backends: list[str], scheme: str, excluded_ops, calib) -> s
     return program_key(spec, backends, scheme, extra)
 
 
+@shared_provenance()
 def shared_float_export(
     spec: ModelSpec,
     backends: Sequence[str],

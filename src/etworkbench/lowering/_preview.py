@@ -30,6 +30,7 @@ from ._pipeline import (
     _scheme_for,
     mark_unavailable,
 )
+from ._provenance import shared_provenance
 from ._results import BackendResult, LoweringReport
 from ._shared_edge import SharedExport, can_share, edge_manager
 from ._triage import triage
@@ -50,6 +51,7 @@ def _remember(store: OrderedDict, key: Any, build) -> Any:
     return value
 
 
+@shared_provenance()
 def preview(
     model: Any,
     backends: Sequence[str] | str = ("xnnpack",),
