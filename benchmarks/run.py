@@ -127,6 +127,12 @@ def bench_cache(model: str, backend: str, out: Path) -> dict:
     }
 
 
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
 def _default_jobs() -> int:
     from etworkbench.lowering._workers import _default_jobs as jobs
 
@@ -223,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            "torch": _version("torch"),
+            "executorch": _version("executorch"),
         },
         "models": [],
     }

@@ -113,3 +113,35 @@ def test_cancel_stops_running_workers_and_writes_nothing(monkeypatch, tmp_path):
     )
     assert [r.error.stage for r in report.results] == ["cancel"] * 3, report.summary()
     assert not list(tmp_path.iterdir()), "a cancelled lowering left files behind"
+
+
+@forked
+@pytest.mark.timeout(300)
+def test_a_worker_killed_halfway_through_a_message_fails_alone(monkeypatch, tmp_path):
+    """With one queue shared by all workers this cut the caller's stream: lower() itself raised
+    UnpicklingError and every result was lost. A pipe per worker confines it to that worker."""
+    import os
+    import signal
+    import struct
+    from multiprocessing.connection import Connection
+
+    from etworkbench.lowering import _workers
+
+    real_worker = _workers._worker
+
+    def cut_off(label, *args):  # forked workers inherit this patch
+        if label != "vulkan":
+            return real_worker(label, *args)
+        channel = next(a for a in args if isinstance(a, Connection))
+        # A message header announcing 1000 bytes, ten of them, then death mid-message.
+        os.write(channel.fileno(), struct.pack("!i", 1000) + b"x" * 10)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(_workers, "_worker", cut_off)
+    plain = lower("tiny_convnet", ["xnnpack"], cache=False)["xnnpack"]
+    report = lower("tiny_convnet", ["vulkan", "xnnpack"], jobs=2, cache=False, out_dir=tmp_path)
+    assert report["xnnpack"].ok and report["xnnpack"].buffer == plain.buffer, report.summary()
+    cut = report["vulkan"]
+    assert cut.status == "failed" and cut.error.type == "WorkerCrashed"
+    assert "killed by signal 9" in cut.error.message
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny_convnet_xnnpack.pte"]

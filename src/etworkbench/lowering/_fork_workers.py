@@ -6,7 +6,8 @@ functionalizes the model once (`shared_float_export`), then forks one worker per
 exporting again as spawned workers must (about 8 s of imports plus the export, per worker). The
 caller only watches: it kills a worker that exceeds the timeout, the hub's whole process group
 on cancel, and reports a worker (or the hub, during the export) that died without a result as
-that program's failure only.
+that program's failure only. Each worker writes to its own pipe (see _workers), the hub to
+another.
 
 Forked processes cannot use the OpenMP thread pool the caller may have started (libgomp waits
 forever for threads that were not copied), so hub and workers run torch single-threaded. The
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import signal
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from ._results import BackendResult
@@ -53,8 +53,17 @@ def _forked_process_setup(memory_limit: int | None = None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
 
 
-def _hub(spec: Any, jobs: list, limit: int, options: dict, memory_limit, channel: Any) -> None:
-    """Export once, then fork a worker per job; report each start and exit on `channel`."""
+def _hub(
+    spec: Any,
+    jobs: list,
+    limit: int,
+    options: dict,
+    memory_limit: int | None,
+    channel: Connection,
+    writers: dict[str, Connection],
+) -> None:
+    """Export once, then fork a worker per job (writing to `writers[label]`); report each start
+    and exit on `channel`."""
     os.setpgid(0, 0)  # the caller cancels everything with one killpg
     _forked_process_setup(memory_limit)
     import warnings
@@ -75,7 +84,7 @@ def _hub(spec: Any, jobs: list, limit: int, options: dict, memory_limit, channel
         )
     except BaseException:  # noqa: BLE001 - e.g. a usage error: every worker reports it itself
         shared = None
-    channel.put(("exported", "", None))
+    channel.send(("exported", "", None))
     context = mp.get_context("fork")
     pending, running = list(jobs), {}
     while pending or running:
@@ -83,23 +92,29 @@ def _hub(spec: Any, jobs: list, limit: int, options: dict, memory_limit, channel
             job = pending.pop(0)
             process = context.Process(
                 target=_forked_worker,
-                args=(job.label, spec, job.backends, options, channel, shared),
+                args=(job.label, spec, job.backends, options, writers, shared),
                 daemon=True,
             )
             process.start()
+            writers[job.label].close()  # the worker holds the only writer: its death ends the pipe
             running[process.sentinel] = (job.label, process)
-            channel.put(("started", job.label, process.pid))
+            channel.send(("started", job.label, process.pid))
         for sentinel in wait(list(running)):
             label, process = running.pop(sentinel)
             process.join()
-            channel.put(("exited", label, process.exitcode))
-    channel.put(("hub_done", "", None))
+            channel.send(("exited", label, process.exitcode))
+    channel.send(("hub_done", "", None))
     channel.close()
-    channel.join_thread()
 
 
-def _forked_worker(label: str, spec: Any, backends: list, options: dict, channel, shared) -> None:
+def _forked_worker(
+    label: str, spec: Any, backends: list, options: dict, writers: dict, shared: Any
+) -> None:
     _forked_process_setup()
+    for other, writer in writers.items():  # inherited from the hub; only our own is ours
+        if other != label and not writer.closed:
+            writer.close()
+    channel = writers[label]
     from ._workers import _worker
 
     _worker(
@@ -134,12 +149,24 @@ def run_forked(
     remove_partial: Callable[[str], None],
 ) -> None:
     """Run `jobs` through a hub; every job ends with `finish(job, result)`."""
-    from ._workers import CANCELLED, _dispatch, crash_message, timeout_message
+    from ._workers import (
+        CANCELLED,
+        _dispatch,
+        crash_message,
+        read_to_end,
+        receive,
+        timeout_message,
+    )
 
     context = mp.get_context("fork")
-    channel = context.Queue()
+    hub_reader, hub_writer = context.Pipe(duplex=False)
+    pipes = {job.label: context.Pipe(duplex=False) for job in jobs}
+    writers = {label: writer for label, (_, writer) in pipes.items()}
+    readers = {label: reader for label, (reader, _) in pipes.items()}
     hub = context.Process(
-        target=_hub, args=(spec, jobs, limit, options, memory_limit, channel), daemon=False
+        target=_hub,
+        args=(spec, jobs, limit, options, memory_limit, hub_writer, writers),
+        daemon=False,
     )
     by_label = {job.label: job for job in jobs}
     pids: dict[str, int] = {}
@@ -166,21 +193,22 @@ def run_forked(
             pids[label], job.started = payload, time.monotonic()
             notify(label, "started worker")
         elif kind == "exited" and job is not None and job.result is None:
-            drain()
+            for left in read_to_end(readers[label]):
+                handle(left)
             if job.result is None:
                 end(job, "worker", "WorkerCrashed", crash_message(payload, memory_limit))
         elif kind not in ("hub_done", "exited", "started"):
             _dispatch(message, open_jobs(), finish, notify, spec.name)
 
     def drain() -> None:
-        while True:
-            try:
-                handle(channel.get(timeout=0.5))
-            except queue.Empty:
-                return
+        for reader in [hub_reader, *readers.values()]:
+            for message in read_to_end(reader):
+                handle(message)
 
     notify(jobs[0].label, "export")
     hub.start()
+    for writer in [hub_writer, *writers.values()]:  # the hub and its workers hold them now
+        writer.close()
     try:
         while open_jobs():
             if cancelled and cancelled():
@@ -188,10 +216,8 @@ def run_forked(
                 for job in open_jobs():
                     end(job, "cancel", "Cancelled", CANCELLED)
                 break
-            try:
-                handle(channel.get(timeout=0.2))
-            except queue.Empty:
-                pass
+            for message in receive([hub_reader, *readers.values()], 0.2):
+                handle(message)
             now = time.monotonic()
             if timeout and not exported and now - hub_started > timeout:
                 _kill_group(hub)
@@ -214,6 +240,8 @@ def run_forked(
         if hub.is_alive():
             _kill_group(hub)
         hub.join(5)
+        for reader in [hub_reader, *readers.values()]:
+            reader.close()
 
 
 def _kill(pid: int) -> None:

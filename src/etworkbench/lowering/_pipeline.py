@@ -87,8 +87,7 @@ def lower(
     excluded_ops = normalize_exclude_ops(exclude_ops)
     # A zoo model is keyed by name: with the cache on it is built only if something is lowered.
     spec = load_model(model, example_inputs, name, lazy=cache)
-    chosen = _resolve_backends(backends)
-    groups = [chosen] if priority else [[b] for b in chosen]
+    groups = program_groups(backends, priority)
     schemes = [_scheme_for(group, quantization) for group in groups]
     notify = progress or (lambda label, stage: None)
     calib = _user_calibration(calibration, groups, schemes, spec)
@@ -181,8 +180,7 @@ def shared_float_export(
     needs it (all quantized, unavailable or cached); a `_StageFailure` when the export fails,
     which each worker then reports as its own.
     """
-    chosen = _resolve_backends(backends)
-    groups = [chosen] if priority else [[b] for b in chosen]
+    groups = program_groups(backends, priority)
     excluded_ops = normalize_exclude_ops(exclude_ops)
     needed = False
     for group in groups:
@@ -243,6 +241,12 @@ class _StageFailure(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.one_line)
         self.failure = failure
+
+
+def program_groups(backends: Sequence[str] | str, priority: bool) -> list[list[Backend]]:
+    """The programs a call makes: one per backend, or with `priority` one for the ordered list."""
+    chosen = _resolve_backends(backends)
+    return [chosen] if priority else [[backend] for backend in chosen]
 
 
 def _resolve_backends(backends: Sequence[str] | str) -> list[Backend]:

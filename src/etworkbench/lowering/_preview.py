@@ -26,9 +26,9 @@ from ._exclude import exclude_partitioner, normalize_exclude_ops
 from ._pipeline import (
     _capture_all,
     _reason_finder,
-    _resolve_backends,
     _scheme_for,
     mark_unavailable,
+    program_groups,
 )
 from ._provenance import shared_provenance
 from ._results import BackendResult, LoweringReport
@@ -71,8 +71,7 @@ def preview(
     excluded_ops = normalize_exclude_ops(exclude_ops)
 
     spec = load_model(model, example_inputs, name, lazy=True)  # built only if not in memory
-    chosen = _resolve_backends(backends)
-    groups = [chosen] if priority else [[b] for b in chosen]
+    groups = program_groups(backends, priority)
     report = LoweringReport(spec.name, *model_facts(spec, disk=False), [])
     fingerprint = model_fingerprint(spec)
     for group in groups:

@@ -3,24 +3,27 @@
 A backend that crashes the interpreter (a segfault in a native compiler), hangs, or eats all
 memory takes down only its own worker: its result says so and the kernel or CLI goes on. Each
 worker runs the ordinary in-process `lower()` for one program and sends the result back;
-progress messages stream back on the same queue. On Linux the workers are forked from a hub
-that exported the model once (_fork_workers); elsewhere each is a fresh `spawn` process.
+progress messages stream back the same way. Each worker has a pipe of its own: a worker killed
+halfway through a message (timeout, cancel, crash) can only cut its own pipe short, never hold a
+lock or garble the stream another worker writes to (as a shared multiprocessing.Queue would).
+On Linux the workers are forked from a hub that exported the model once (_fork_workers);
+elsewhere each is a fresh `spawn` process.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import queue
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 from ._fork_workers import can_fork, run_forked
-from ._pipeline import pte_filename
+from ._pipeline import program_groups, pte_filename
 from ._results import BackendResult, LoweringReport
 from ._shared_edge import SharedExport
 from ._triage import Failure
@@ -31,6 +34,7 @@ class _Job:
     label: str
     backends: list[str]
     process: Any = None
+    reader: Connection | None = None  # the parent's end of this worker's pipe
     started: float = 0.0
     result: BackendResult | None = None
 
@@ -47,7 +51,7 @@ def _worker(
     cache: bool,
     exclude_ops: Any,
     calibration: Any,  # a Calibration loaded by the parent, or None
-    channel: Any,
+    channel: Connection,
     shared: Any = None,  # forked workers: the hub's shared_float_export
 ) -> None:
     """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
@@ -75,14 +79,14 @@ def _worker(
             cache=cache,
             exclude_ops=exclude_ops,
             calibration=calibration,
-            progress=lambda label, stage: channel.put(("progress", label, stage)),
+            progress=lambda label, stage: channel.send(("progress", label, stage)),
             _shared=shared,
         )
         for result in report.results:
             result._model_spec = None  # the parent has its own; modules need not cross processes
-        channel.put(("result", label, report))
+        channel.send(("result", label, report))
     except MemoryError:
-        channel.put(
+        channel.send(
             (
                 "error",
                 label,
@@ -94,11 +98,11 @@ def _worker(
             )
         )
     except UsageError as exc:
-        channel.put(("usage", label, str(exc)))
+        channel.send(("usage", label, str(exc)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, never lost
         from ._triage import triage
 
-        channel.put(("error", label, triage("lower", exc)))
+        channel.send(("error", label, triage("lower", exc)))
 
 
 def lower_in_workers(
@@ -138,9 +142,7 @@ def lower_in_workers(
         checked = load_calibration(calibration, spec.example_inputs)
     transport = model if isinstance(model, str) else spec.module
     transport_inputs = None if isinstance(model, str) else spec.example_inputs
-    chosen = [backends] if isinstance(backends, str) else backends
-    names = list(dict.fromkeys(get_backend(b).name for b in chosen))
-    groups = [names] if priority else [[n] for n in names]
+    groups = [[b.name for b in group] for group in program_groups(backends, priority)]
     jobs_list = [_Job("+".join(g), g) for g in groups]
     # Slowest first (see Backend.relative_cost): the last job to start should be a short one.
     start_order = sorted(
@@ -149,7 +151,6 @@ def lower_in_workers(
     limit = max(1, jobs or _default_jobs())
     notify = progress or (lambda label, stage: None)
     context = mp.get_context("spawn")
-    channel = context.Queue()
     pending = list(start_order)
     running: list[_Job] = []
     report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
@@ -185,6 +186,7 @@ def lower_in_workers(
     while pending or running:
         while pending and len(running) < limit and not (cancelled and cancelled()):
             job = pending.pop(0)
+            job.reader, writer = context.Pipe(duplex=False)
             job.process = context.Process(
                 target=_worker,
                 args=(
@@ -199,62 +201,37 @@ def lower_in_workers(
                     cache,
                     exclude_ops,
                     checked,
-                    channel,
+                    writer,
                 ),
                 daemon=True,
             )
             job.started = time.monotonic()
             job.process.start()
+            writer.close()  # the worker holds the only writer: its death ends the pipe
             running.append(job)
             notify(job.label, "started worker")
         if cancelled and cancelled():
             for job in running + pending:
                 _stop(job, out_dir, spec.name)
-                finish(
-                    job,
-                    _failed(
-                        job,
-                        spec.name,
-                        "cancel",
-                        "Cancelled",
-                        CANCELLED,
-                    ),
-                )
+                finish(job, _failed(job, spec.name, "cancel", "Cancelled", CANCELLED))
             pending.clear()
             break
-        try:
-            message = channel.get(timeout=0.2)
-        except queue.Empty:
-            message = None
-        if message is not None:
+        for message in receive([job.reader for job in running if job.reader], 0.2):
             _dispatch(message, running, finish, notify, spec.name)
         for job in list(running):
             if timeout and time.monotonic() - job.started > timeout:
                 _stop(job, out_dir, spec.name)
                 finish(
                     job,
-                    _failed(
-                        job,
-                        spec.name,
-                        "timeout",
-                        "TimeoutError",
-                        timeout_message(timeout),
-                    ),
+                    _failed(job, spec.name, "timeout", "TimeoutError", timeout_message(timeout)),
                 )
             elif not job.process.is_alive() and job.result is None:
-                _drain(channel, running, finish, notify, spec.name)
+                for message in read_to_end(job.reader):
+                    _dispatch(message, running, finish, notify, spec.name)
                 if job.result is None:
                     _stop(job, out_dir, spec.name)
-                    finish(
-                        job,
-                        _failed(
-                            job,
-                            spec.name,
-                            "worker",
-                            "WorkerCrashed",
-                            crash_message(job.process.exitcode, memory_limit),
-                        ),
-                    )
+                    crashed = crash_message(job.process.exitcode, memory_limit)
+                    finish(job, _failed(job, spec.name, "worker", "WorkerCrashed", crashed))
     report.results = [job.result for job in jobs_list if job.result is not None]
     return report
 
@@ -295,13 +272,30 @@ def _dispatch(message: tuple, running: list[_Job], finish, notify, model: str) -
         finish(job, _failed(job, model, payload.stage, payload.type, payload.message))
 
 
-def _drain(channel, running, finish, notify, model) -> None:
-    while True:
+def receive(readers: list[Connection], timeout: float) -> list[tuple]:
+    """The messages waiting on these pipes (one per ready pipe), after at most `timeout` s.
+
+    A pipe that ends, or ends halfway through a message because its worker was killed, just
+    gives nothing more; the worker's exit is what reports it.
+    """
+    messages = []
+    for reader in wait([r for r in readers if not r.closed], timeout):
         try:
-            message = channel.get(timeout=0.5)
-        except queue.Empty:
-            return
-        _dispatch(message, running, finish, notify, model)
+            messages.append(reader.recv())
+        except (EOFError, OSError):
+            reader.close()
+    return messages
+
+
+def read_to_end(reader: Connection | None) -> list[tuple]:
+    """Everything a finished worker left in its pipe (its result may still be in there)."""
+    messages: list[tuple] = []
+    while reader is not None and not reader.closed and reader.poll(0.5):
+        try:
+            messages.append(reader.recv())
+        except (EOFError, OSError):
+            reader.close()
+    return messages
 
 
 def _stop(job: _Job, out_dir: str | Path | None, model: str) -> None:
@@ -309,6 +303,8 @@ def _stop(job: _Job, out_dir: str | Path | None, model: str) -> None:
     if job.process is not None and job.process.is_alive():
         job.process.kill()
         job.process.join(5)
+    if job.reader is not None:
+        job.reader.close()
     _remove_partial(out_dir, model, job.label)
 
 

@@ -20,6 +20,7 @@ import ipywidgets as W
 
 from ..errors import UsageError
 from ..lowering import LoweringReport, lower, preview
+from ..lowering._pipeline import program_groups
 from ._controls import Controls
 from ._coverage_panel import CoveragePanel
 from ._failures_panel import FailuresPanel
@@ -218,8 +219,8 @@ class Workbench(W.VBox):
             raise UsageError("type a model reference such as my_model.py:build or pkg.mod:build")
         target = self._python_model if model is None else model
         inputs = self._example_inputs if model is None else None
-        groups = [list(c.order)] if c.priority.value else [[b] for b in c.order]
-        labels = ["+".join(g) for g in groups]
+        groups = program_groups(c.order, c.priority.value)  # the engine's own program labels
+        labels = ["+".join(b.name for b in g) for g in groups]
         c.start_progress(labels)
         c.progress.max, c.progress.value = len(groups), 0
         self._cancel.clear()
