@@ -205,6 +205,11 @@ class Backend:
                 stack.enter_context(capture_logger(logger_name, handler, logging.DEBUG))
             yield
 
+    def lowering_output(self) -> contextlib.AbstractContextManager:
+        """Entered for a whole lowering, preprocess included (`capture_reasons` only around
+        partitioning): e.g. to keep a compiler's prints off stdout. Default: nothing."""
+        return contextlib.nullcontext()
+
     def derived_reason(self, node: Any) -> str | None:
         """A reason from the backend's support table when its partitioner said nothing."""
         return None

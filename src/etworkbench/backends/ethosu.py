@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from ._arm import arm_int8_scheme, io_qdq_reason
-from ._base import Availability, Backend, Reasons, Scheme, probe_imports
+from ._base import Availability, Backend, Scheme, probe_imports
 from ._probe import find_executable
 
 TARGET = "ethos-u55-128"
@@ -50,12 +49,10 @@ class EthosU(Backend):
 
         return [EthosUPartitioner(_compile_spec())]
 
-    @contextlib.contextmanager
-    def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
-        """Vela (run in-process) prints its network summary to stdout: send it to stderr, so
-        `etwb lower --json` stays one JSON document."""
-        with contextlib.redirect_stdout(sys.stderr), super().capture_reasons(reasons):
-            yield
+    def lowering_output(self) -> contextlib.AbstractContextManager:
+        """Vela (run in-process by preprocess) prints its network summary to stdout: send it to
+        stderr, so `etwb lower --json` stays one JSON document."""
+        return contextlib.redirect_stdout(sys.stderr)
 
     def derived_reason(self, node: Any) -> str | None:
         return io_qdq_reason(node)

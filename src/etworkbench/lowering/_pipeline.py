@@ -8,8 +8,9 @@ in one backend is recorded on its result and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -345,7 +346,12 @@ def _lower_group(spec, group, scheme, result, exported, calib, notify, exclude=(
     clock = StageClock()
     start = time.perf_counter()
     try:
-        with _capture_all(group, reasons), timed_partition_and_preprocess(clock, partitioners):
+        with (
+            _lowering_output(group),
+            timed_partition_and_preprocess(
+                clock, partitioners, around_partition=lambda: _capture_all(group, reasons)
+            ),
+        ):
             if shared is not None:
                 edge = shared_to_edge(shared, partitioners, config)
             else:
@@ -381,21 +387,22 @@ def _lower_group(spec, group, scheme, result, exported, calib, notify, exclude=(
     result.sizes = _sizes(result, edge)
 
 
-class _capture_all:
-    """Enter every backend's reason capture for one lowering."""
+@contextlib.contextmanager
+def _capture_all(group: list[Backend], reasons: Reasons) -> Iterator[None]:
+    """Every backend's reason capture, for one `partition()` call (or a preview's)."""
+    with contextlib.ExitStack() as stack:
+        for backend in group:
+            stack.enter_context(backend.capture_reasons(reasons))
+        yield
 
-    def __init__(self, group: list[Backend], reasons: Reasons) -> None:
-        import contextlib
 
-        self._stack = contextlib.ExitStack()
-        self._group, self._reasons = group, reasons
-
-    def __enter__(self) -> None:
-        for backend in self._group:
-            self._stack.enter_context(backend.capture_reasons(self._reasons))
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stack.__exit__(*exc)
+@contextlib.contextmanager
+def _lowering_output(group: list[Backend]) -> Iterator[None]:
+    """Every backend's `lowering_output()`, for a whole lowering (compilers print in preprocess)."""
+    with contextlib.ExitStack() as stack:
+        for backend in group:
+            stack.enter_context(backend.lowering_output())
+        yield
 
 
 def _reason_finder(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -40,7 +40,13 @@ class StageClock:
 
 
 @contextlib.contextmanager
-def timed_partition_and_preprocess(clock: StageClock, partitioners: list[Any]) -> Iterator[None]:
+def timed_partition_and_preprocess(
+    clock: StageClock,
+    partitioners: list[Any],
+    around_partition: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> Iterator[None]:
+    """Time partition and preprocess; `around_partition()` is entered for each `partition()`
+    call only (reason capture: its debug logging must not slow the backend's compiler)."""
     from executorch.exir.backend import backend_api
 
     originals = {
@@ -48,7 +54,9 @@ def timed_partition_and_preprocess(clock: StageClock, partitioners: list[Any]) -
         for name in ("to_backend", "lower_all_submodules_to_backend")
     }
     for partitioner in partitioners:
-        partitioner.partition = clock.wrap("partition", partitioner.partition)
+        partitioner.partition = clock.wrap(
+            "partition", _within(around_partition, partitioner.partition)
+        )
     for name, fn in originals.items():
         setattr(backend_api, name, clock.wrap("preprocess", fn))
     try:
@@ -58,3 +66,11 @@ def timed_partition_and_preprocess(clock: StageClock, partitioners: list[Any]) -
             setattr(backend_api, name, fn)
         for partitioner in partitioners:
             partitioner.__dict__.pop("partition", None)
+
+
+def _within(context: Callable[[], contextlib.AbstractContextManager], fn: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with context():
+            return fn(*args, **kwargs)
+
+    return run
