@@ -145,3 +145,27 @@ def test_a_worker_killed_halfway_through_a_message_fails_alone(monkeypatch, tmp_
     assert cut.status == "failed" and cut.error.type == "WorkerCrashed"
     assert "killed by signal 9" in cut.error.message
     assert [p.name for p in tmp_path.iterdir()] == ["tiny_convnet_xnnpack.pte"]
+
+
+@forked
+def test_each_result_is_handed_over_as_its_program_ends(monkeypatch):
+    """What lets a sweep write a finished cell before a slow one ends (or an interrupt comes)."""
+    import time
+
+    register_failing_backend(monkeypatch, "hanger", "preprocess-hang")
+    handed: list[tuple[str, str, float]] = []
+    start = time.monotonic()
+    report = lower_in_workers(
+        "tiny_convnet",
+        ["hanger", "xnnpack"],
+        jobs=2,
+        cache=False,
+        timeout=20,
+        on_result=lambda r: handed.append((r.backend, r.status, time.monotonic() - start)),
+    )
+    assert [(name, status) for name, status, _ in handed] == [
+        ("xnnpack", "ok"),
+        ("hanger", "failed"),
+    ]
+    assert handed[0][2] < 20 <= handed[1][2]  # xnnpack's came while the other still ran
+    assert [r.backend for r in report.results] == ["hanger", "xnnpack"]

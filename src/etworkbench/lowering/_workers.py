@@ -122,12 +122,15 @@ def lower_in_workers(
     cache: bool = True,
     exclude_ops: Sequence[str] | None = None,
     calibration: Any = None,
+    on_result: Callable[[BackendResult], None] | None = None,
 ) -> LoweringReport:
     """Like `lower()`, but each program runs in its own worker process.
 
     `jobs` bounds parallel workers (default: cores, at most 2 GiB-per-worker of free memory);
     `timeout` (seconds) and `memory_limit` (bytes) apply to each worker; `cancelled()` is polled
-    and stops running workers when it returns True.
+    and stops running workers when it returns True. `on_result(result)` is called as each
+    program ends, before the others finish (a sweep writes its cell then, so an interrupt loses
+    nothing that was done).
     """
     from ..backends import get_backend
     from ..models import load_model
@@ -160,6 +163,8 @@ def lower_in_workers(
         job.result = result
         if job in running:
             running.remove(job)
+        if on_result is not None:
+            on_result(result)
 
     if can_fork():  # one export in a hub process, inherited by forked workers
         run_forked(

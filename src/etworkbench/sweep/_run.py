@@ -120,16 +120,17 @@ def _run_local(todo: list[SweepCell], cells_dir: Path, jobs, timeout, notify) ->
                 cells.append(cell)
         if not cells:
             continue
-        report = lower_in_workers(
+        by_label = {get_backend(c.backend).name: c for c in cells}
+        # Each cell is written as its program ends: an interrupt keeps every finished cell.
+        lower_in_workers(
             model,
-            [c.backend for c in cells],
+            list(by_label),
             scheme,
             jobs=jobs,
             timeout=timeout,
             progress=lambda label, stage, m=model: notify(f"{m}/{label}", stage),
+            on_result=lambda result, c=by_label: write_cell(cells_dir, c[result.backend], result),
         )
-        for cell, result in zip(cells, report.results, strict=True):
-            write_cell(cells_dir, cell, result)
 
 
 def _no_scheme(cell: SweepCell, backend: Any) -> Any:
