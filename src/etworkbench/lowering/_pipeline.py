@@ -347,7 +347,7 @@ def _lower_group(spec, group, scheme, result, exported, calib, notify, exclude=(
     start = time.perf_counter()
     try:
         with (
-            _lowering_output(group),
+            _each_backend(group, lambda backend: backend.lowering_output()),  # whole lowering
             timed_partition_and_preprocess(
                 clock, partitioners, around_partition=lambda: _capture_all(group, reasons)
             ),
@@ -387,21 +387,19 @@ def _lower_group(spec, group, scheme, result, exported, calib, notify, exclude=(
     result.sizes = _sizes(result, edge)
 
 
-@contextlib.contextmanager
-def _capture_all(group: list[Backend], reasons: Reasons) -> Iterator[None]:
+def _capture_all(group: list[Backend], reasons: Reasons) -> contextlib.AbstractContextManager:
     """Every backend's reason capture, for one `partition()` call (or a preview's)."""
-    with contextlib.ExitStack() as stack:
-        for backend in group:
-            stack.enter_context(backend.capture_reasons(reasons))
-        yield
+    return _each_backend(group, lambda backend: backend.capture_reasons(reasons))
 
 
 @contextlib.contextmanager
-def _lowering_output(group: list[Backend]) -> Iterator[None]:
-    """Every backend's `lowering_output()`, for a whole lowering (compilers print in preprocess)."""
+def _each_backend(
+    group: list[Backend], context: Callable[[Backend], contextlib.AbstractContextManager]
+) -> Iterator[None]:
+    """`context(backend)` entered for every backend of one program."""
     with contextlib.ExitStack() as stack:
         for backend in group:
-            stack.enter_context(backend.lowering_output())
+            stack.enter_context(context(backend))
         yield
 
 

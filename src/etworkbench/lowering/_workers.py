@@ -283,24 +283,25 @@ def receive(readers: list[Connection], timeout: float) -> list[tuple]:
     A pipe that ends, or ends halfway through a message because its worker was killed, just
     gives nothing more; the worker's exit is what reports it.
     """
-    messages = []
-    for reader in wait([r for r in readers if not r.closed], timeout):
-        try:
-            messages.append(reader.recv())
-        except (EOFError, OSError):
-            reader.close()
-    return messages
+    ready = wait([r for r in readers if not r.closed], timeout)
+    return [message for reader in ready for message in _recv(reader)]
 
 
 def read_to_end(reader: Connection | None) -> list[tuple]:
     """Everything a finished worker left in its pipe (its result may still be in there)."""
     messages: list[tuple] = []
     while reader is not None and not reader.closed and reader.poll(0.5):
-        try:
-            messages.append(reader.recv())
-        except (EOFError, OSError):
-            reader.close()
+        messages += _recv(reader)
     return messages
+
+
+def _recv(reader: Connection) -> list[tuple]:
+    """The next message, or none (and the pipe closed) when it ended, even mid-message."""
+    try:
+        return [reader.recv()]
+    except (EOFError, OSError):
+        reader.close()
+        return []
 
 
 def _stop(job: _Job, out_dir: str | Path | None, model: str) -> None:
