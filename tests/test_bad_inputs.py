@@ -47,7 +47,10 @@ USAGE = [
         ["raised FileNotFoundError", "download the checkpoint", "bad_factories.py:"],
     ),
     ([f"{FIX}:returns_module_only"], ["must return (nn.Module, example_inputs_tuple)", "e.g."]),
-    ([f"{FIX}:string_input"], ["item 0 is a str", "export needs tensors"]),
+    (
+        [f"{FIX}:string_input"],
+        ["example_inputs[0] is a str", "tensors, ints, floats, bools and None"],
+    ),
     (["teaching_net", "--exclude-op", "mean"], ["cannot exclude op 'mean'", "aten.mean.dim"]),
 ]
 
@@ -112,7 +115,7 @@ def test_wrong_input_shape_leads_with_a_summary():
     result = lower(f"{FIX}:wrong_shape", ["xnnpack"], cache=False)["xnnpack"]
     assert result.error.stage == "export"
     first = result.error.message.splitlines()[0]
-    assert "example inputs (float32[1, 4, 8, 8])" in first
+    assert "example inputs (x: float32[1, 4, 8, 8])" in first
     assert "expected input[1, 4, 8, 8] to have 3 channels" in first
     assert "bad_factories.py:13: return self.conv(x)" in first
     assert result.error.one_line.startswith("export failed: RuntimeError: torch.export failed")
@@ -123,7 +126,7 @@ def test_wrong_input_dtype_leads_with_a_summary():
     assert result.status == "failed"
     first = result.error.message.splitlines()[0]
     assert "aten.addmm.default got tensors of different dtypes" in first
-    assert "(int64[2, 4])" in first
+    assert "(x: int64[2, 4])" in first
     assert "mismatched dtypes" in result.error.message  # the original text follows
 
 
@@ -193,12 +196,12 @@ def test_save_on_a_full_disk(teaching_result, tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == ["m.pte"] and target.read_bytes() == b"previous version"
 
 
-def test_out_dir_that_is_a_file_fails_the_save_stage(tmp_path, capsys):
+def test_out_dir_that_is_a_file_fails_before_lowering(tmp_path, capsys):
     blocker = tmp_path / "out"
     blocker.write_text("not a directory")
     code, text = _cli(["lower", "teaching_net", "--out", str(blocker)], capsys)
-    assert code == 1
-    assert "xnnpack: failed: save failed" in text and "out' is a file, not a directory" in text
+    assert code == 2  # found before exporting, not after a lowering
+    assert str(blocker) in text and "is a file, not a directory" in text
     assert _leftovers(tmp_path) == ["out"]
 
 

@@ -91,7 +91,7 @@ def _bad_files(tmp_path, example):
         "a dict": (saved("dict.pt", {"x": example}), "holds a dict"),
         "wrong shape": (saved("shape.pt", torch.randn(3, 5)), "does not fit the example input"),
         "wrong dtype": (saved("dtype.pt", [example.to(torch.float64)]), "float64"),
-        "two tensors per batch": (saved("two.pt", [(example, example)]), "has 2 tensors"),
+        "two tensors per batch": (saved("two.pt", [(example, example)]), "has 2 inputs"),
         "not tensors": (saved("ints.pt", [1, 2]), "is a int, not a tensor"),
     }
 

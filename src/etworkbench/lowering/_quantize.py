@@ -16,32 +16,35 @@ def quantize(
 ) -> Any:
     """Return an ExportedProgram of `spec.module` quantized with `scheme`.
 
-    `batches` are validated calibration batches (see _calibration); a static scheme observes
-    each of them, reporting `progress(done, total)` as it goes.
+    `batches` are validated calibration batches (see _calibration): positional args, with
+    keyword args in `batch.kwargs` (else the example's); a static scheme observes each of them,
+    reporting `progress(done, total)` as it goes.
     """
     import torch
 
-    module, inputs = spec.module, spec.example_inputs
+    module, inputs = spec.module, tuple(spec.example_inputs)
+    kwargs = dict(getattr(spec, "example_kwargs", None) or {})
     if scheme.transform is not None:
         module = scheme.transform(copy_module(module), inputs)
     if scheme.quantizer is None:
-        return torch.export.export(module, inputs)
+        return torch.export.export(module, inputs, kwargs=kwargs)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    captured = torch.export.export(module, inputs).module(**dict(scheme.capture_kwargs))
+    exported = torch.export.export(module, inputs, kwargs=kwargs)
+    captured = exported.module(**dict(scheme.capture_kwargs))
     report = progress or (lambda done, total: None)
     if scheme.pt2e is not None:  # the backend's own driver iterates the batches itself
         report(0, len(batches))
         converted = scheme.pt2e(captured, batches)
         report(len(batches), len(batches))
-        return torch.export.export(converted, inputs)
+        return torch.export.export(converted, inputs, kwargs=kwargs)
     prepared = prepare_pt2e(captured, scheme.quantizer())
     with torch.no_grad():
         for done, batch in enumerate(batches, start=1):
-            prepared(*batch)
+            prepared(*batch, **getattr(batch, "kwargs", kwargs))
             report(done, len(batches))
     converted = convert_pt2e(prepared, **dict(scheme.convert_kwargs))
-    return torch.export.export(converted, inputs)
+    return torch.export.export(converted, inputs, kwargs=kwargs)
 
 
 def copy_module(module: Any) -> Any:

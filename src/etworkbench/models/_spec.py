@@ -8,7 +8,7 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +16,30 @@ import torch
 from torch import nn
 
 from ..errors import UsageError, choices_hint
-from . import _nets
+from . import _nets, _refs
+from ._inputs import check_example, describe, describe_value
 
 SEED = 0
 
 
 @dataclass
 class ModelSpec:
-    """A model ready to export: eval-mode module and example inputs."""
+    """A model ready to export: eval-mode module, example args and kwargs (pytrees, see _inputs)."""
 
     name: str
     module: nn.Module
     example_inputs: tuple
     source: str = "python"  # "zoo", "file:<path>", "module:<name>", "python"
     classifier: bool = False
+    example_kwargs: dict = field(default_factory=dict)
 
     @property
     def parameter_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.module.parameters())
 
     def describe_inputs(self) -> str:
-        return ", ".join(_describe(x) for x in self.example_inputs)
+        """`x: float32[1, 8, 16], state: (float32[1, 1, 32], float32[1, 1, 32]), scale=0.5`."""
+        return describe(self.module, tuple(self.example_inputs), dict(self.example_kwargs))
 
 
 class LazyZooSpec(ModelSpec):
@@ -49,6 +52,7 @@ class LazyZooSpec(ModelSpec):
     def __init__(self, entry: ZooEntry) -> None:
         self.name, self.source, self.classifier = entry.name, "zoo", entry.classifier
         self._entry = entry
+        self.example_kwargs = {}  # zoo models take positional inputs only
         self._built: tuple[nn.Module, tuple] | None = None
 
     @property
@@ -80,10 +84,7 @@ class ZooEntry:
     size: str = "small"  # "tiny" | "small" | "large": how long lowering takes
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, torch.Tensor):
-        return f"{str(value.dtype).replace('torch.', '')}{list(value.shape)}"
-    return type(value).__name__
+_describe = describe_value  # one input's description (calibration messages use it)
 
 
 def _torchvision(arch: str, shape=(1, 3, 224, 224)) -> Callable[[], tuple[nn.Module, tuple]]:
@@ -196,32 +197,45 @@ def list_models() -> list[ZooEntry]:
 
 
 def load_model(
-    model: Any, example_inputs: tuple | None = None, name: str | None = None, *, lazy: bool = False
+    model: Any,
+    example_inputs: tuple | None = None,
+    name: str | None = None,
+    *,
+    lazy: bool = False,
+    example_kwargs: dict | None = None,
+    config: dict | None = None,
 ) -> ModelSpec:
     """Resolve a zoo name, a `file.py:factory` / `module:factory` string, or a module.
 
+    A module comes with `example_inputs` (forward()'s positional arguments) and/or
+    `example_kwargs`; either may nest tuples, lists and dicts (see `_inputs.check_example`).
+
     With `lazy=True` a zoo name (with its own example inputs) gives a `LazyZooSpec`, built only
-    when its module or inputs are used. Raises `UsageError` with a message that names the bad
-    value and what to do.
+    when its module or inputs are used. `timm:NAME` / `hf:MODEL_TYPE[?key=value,...]` build
+    those libraries' models offline with random weights (see _refs); `config` adds overrides to
+    such a reference. Raises `UsageError` with a message that names the bad value and what to do.
     """
     if isinstance(model, ModelSpec):
         return model
     if isinstance(model, nn.Module):
-        if example_inputs is None:
+        if example_inputs is None and not example_kwargs:
             raise UsageError(
                 f"model {type(model).__name__} was given without example_inputs; pass "
                 "example_inputs=(tensor, ...) matching its forward() arguments"
             )
-        return ModelSpec(
-            name or type(model).__name__,
-            model.eval(),
-            _check_inputs(example_inputs, "example_inputs"),
-        )
+        args, kwargs = check_example(example_inputs, example_kwargs, "example_inputs")
+        return ModelSpec(name or type(model).__name__, model.eval(), args, example_kwargs=kwargs)
     if not isinstance(model, str) or not model.strip():
         raise UsageError(
             f"model must be a zoo name, 'file.py:factory', 'module:factory' or an nn.Module, not {model!r}"
         )
     text = model.strip()
+    if _refs.is_reference(text):  # timm:NAME, hf:MODEL_TYPE (models/_refs.py)
+        spec = _refs.load_reference(text, config)
+        spec.name = name or spec.name
+        return spec
+    if config is not None:
+        raise UsageError("config= applies to timm:/hf: model references only")
     if text in _ZOO:
         entry = _ZOO[text]
         if lazy and example_inputs is None:
@@ -273,20 +287,22 @@ def _load_factory(reference: str, name: str | None) -> ModelSpec:
             f"model factory {reference!r} raised {type(exc).__name__}: {exc}\n{_last_frame(exc)}"
         ) from exc
     if not (
-        isinstance(produced, tuple) and len(produced) == 2 and isinstance(produced[0], nn.Module)
+        isinstance(produced, tuple)
+        and len(produced) in (2, 3)
+        and isinstance(produced[0], nn.Module)
     ):
         raise UsageError(
-            f"model factory {reference!r} must return (nn.Module, example_inputs_tuple), "
+            f"model factory {reference!r} must return (nn.Module, example_inputs_tuple) or "
+            "(nn.Module, example_inputs_tuple, example_kwargs_dict), "
             f"but returned {type(produced).__name__}; e.g. `return MyNet(), (torch.randn(1, 3, 224, 224),)`"
         )
-    module_obj, inputs = produced
+    module_obj, inputs, kwargs = (*produced, {})[:3]
     label = (
         name
         or f"{Path(location).stem if location.endswith('.py') else location.rsplit('.', 1)[-1]}_{attr}"
     )
-    return ModelSpec(
-        label, module_obj.eval(), _check_inputs(inputs, f"example inputs of {reference!r}"), source
-    )
+    args, kwargs = check_example(inputs, kwargs, f"example inputs of {reference!r}")
+    return ModelSpec(label, module_obj.eval(), args, source, example_kwargs=kwargs)
 
 
 def _import_file(path: Path, reference: str):
@@ -325,21 +341,3 @@ def _last_frame(exc: BaseException) -> str:
         return ""
     frame = frames[-1]
     return f"  at {frame.filename}:{frame.lineno}: {(frame.line or '').strip()}"
-
-
-def _check_inputs(inputs: Any, what: str) -> tuple:
-    if isinstance(inputs, torch.Tensor):
-        inputs = (inputs,)
-    if isinstance(inputs, list):
-        inputs = tuple(inputs)
-    if not isinstance(inputs, tuple) or not inputs:
-        raise UsageError(
-            f"{what} must be a non-empty tuple of tensors, got {type(inputs).__name__}"
-        )
-    for index, value in enumerate(inputs):
-        if not isinstance(value, (torch.Tensor, int, float, bool)):
-            raise UsageError(
-                f"{what}: item {index} is a {type(value).__name__}; export needs tensors (or plain "
-                "numbers), one per forward() argument"
-            )
-    return inputs

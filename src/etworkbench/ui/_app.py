@@ -44,9 +44,11 @@ class Workbench(W.VBox):
         model: Any = None,
         example_inputs: tuple | None = None,
         backends: list[str] | None = None,
+        example_kwargs: dict | None = None,
     ) -> None:
         self._python_model = model if model is not None and not isinstance(model, str) else None
         self._example_inputs = example_inputs
+        self._example_kwargs = example_kwargs
         self.controls = Controls(has_python_model=self._python_model is not None)
         self.message = W.HTML()  # errors outside any backend, shown where the user looks
         self.graphs = GraphPanel()
@@ -219,6 +221,7 @@ class Workbench(W.VBox):
             raise UsageError("type a model reference such as my_model.py:build or pkg.mod:build")
         target = self._python_model if model is None else model
         inputs = self._example_inputs if model is None else None
+        kwargs = self._example_kwargs if model is None else None
         groups = program_groups(c.order, c.priority.value)  # the engine's own program labels
         labels = ["+".join(b.name for b in g) for g in groups]
         c.start_progress(labels)
@@ -232,6 +235,7 @@ class Workbench(W.VBox):
                 target,
                 list(c.order),
                 example_inputs=inputs,
+                example_kwargs=kwargs,
                 priority=c.priority.value,
                 exclude_ops=c.exclude_ops(),
             )
@@ -256,6 +260,7 @@ class Workbench(W.VBox):
             list(c.order),
             c.scheme.value,
             example_inputs=inputs,
+            example_kwargs=kwargs,
             priority=c.priority.value,
             progress=reached,
             exclude_ops=c.exclude_ops(),
