@@ -28,7 +28,7 @@ def test_second_lowering_is_served_from_cache_with_identical_bytes(tmp_path, mon
     assert not uncached.cached and uncached.buffer == first.buffer
 
 
-def test_a_hit_reads_its_pte_only_when_used_and_a_lost_pte_is_a_miss(tmp_path, monkeypatch):
+def test_a_hit_is_served_from_its_pte_and_a_lost_pte_is_a_miss(tmp_path, monkeypatch):
     import pickle
 
     monkeypatch.setenv("ETWB_CACHE_DIR", str(tmp_path / "cache"))
@@ -38,7 +38,7 @@ def test_a_hit_reads_its_pte_only_when_used_and_a_lost_pte_is_a_miss(tmp_path, m
     assert stored.read_bytes() == first.buffer
     assert ProgramCache().info().bytes > len(first.buffer)  # the .pte counts toward the limit
     again = lower(_mlp(0), "xnnpack", example_inputs=inputs)["xnnpack"]
-    assert again.cached and again._pte_data is None  # not read yet
+    assert again.cached  # read and run once: it must still answer what it did (_cache_check)
     assert pickle.loads(pickle.dumps(again)).buffer == first.buffer  # to a worker or the cache
     assert again.buffer == first.buffer
     stored.unlink()
@@ -46,15 +46,20 @@ def test_a_hit_reads_its_pte_only_when_used_and_a_lost_pte_is_a_miss(tmp_path, m
     assert not third.cached and third.buffer == first.buffer
 
 
+def _key(spec, backends=("xnnpack",), scheme="fp32") -> str:
+    exported = torch.export.export(spec.module, spec.example_inputs)
+    return program_key(model_fingerprint(spec, exported), list(backends), scheme)
+
+
 def test_key_changes_with_weights_inputs_backends_and_scheme():
     inputs = (torch.ones(1, 6),)
     spec = load_model(_mlp(0), inputs)
-    base = program_key(spec, ["xnnpack"], "fp32")
-    assert base == program_key(load_model(_mlp(0), inputs), ["xnnpack"], "fp32")
-    assert base != program_key(load_model(_mlp(1), inputs), ["xnnpack"], "fp32")
-    assert base != program_key(load_model(_mlp(0), (torch.zeros(1, 6),)), ["xnnpack"], "fp32")
-    assert base != program_key(spec, ["xnnpack", "vulkan"], "fp32")
-    assert base != program_key(spec, ["xnnpack"], "int8")
+    base = _key(spec)
+    assert base == _key(load_model(_mlp(0), inputs))
+    assert base != _key(load_model(_mlp(1), inputs))
+    assert base != _key(load_model(_mlp(0), (torch.zeros(1, 6),)))
+    assert base != _key(spec, ["xnnpack", "vulkan"])
+    assert base != _key(spec, ["xnnpack"], "int8")
     assert model_fingerprint(load_model("teaching_net")) == "zoo:teaching_net"
 
 
@@ -110,10 +115,12 @@ def test_zoo_model_served_from_cache_is_not_built(tmp_path, monkeypatch):
         lower("tiny_convnet", "portable")
 
 
-def test_user_models_are_still_keyed_by_content(fixtures_dir):
-    reference = f"{fixtures_dir / 'user_model.py'}:make"
-    assert model_fingerprint(load_model(reference)).startswith("content:")
-    assert model_fingerprint(load_model(_mlp(0), (torch.ones(1, 6),))).startswith("content:")
+def test_user_models_are_keyed_by_their_exported_program(fixtures_dir):
+    spec = load_model(f"{fixtures_dir / 'user_model.py'}:make")
+    with pytest.raises(ValueError, match="exported program"):
+        model_fingerprint(spec)
+    exported = torch.export.export(spec.module, spec.example_inputs)
+    assert model_fingerprint(spec, exported).startswith("program:")
     assert model_fingerprint(load_model("tiny_convnet", lazy=True)) == "zoo:tiny_convnet"
 
 

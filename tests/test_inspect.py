@@ -78,6 +78,22 @@ def test_report_of_a_program_without_delegates():
     assert report.cpu_operators()["aten::convolution.out"] == 2
 
 
+def test_a_program_with_only_an_empty_segment_and_no_extended_header():
+    """executorch writes one empty constant segment and no extended header for a program with
+    no weights (found by the conformance corpus: add with alpha on XNNPACK, nothing delegated)."""
+    import torch
+    from executorch.exir import to_edge_transform_and_lower
+
+    class AddAlpha(torch.nn.Module):
+        def forward(self, x, y):
+            return torch.add(x, y, alpha=2)
+
+    inputs = (torch.randn(2, 3), torch.randn(2, 3))
+    buffer = to_edge_transform_and_lower(torch.export.export(AddAlpha(), inputs)).to_executorch()
+    report = inspect_pte(buffer.buffer, isolate=False)
+    assert report.delegates == [] and report.cpu_operators()["aten::add.out"] == 1
+
+
 def test_cli_inspect_json_and_text(teaching_pte, capsys):
     assert main(["inspect", str(teaching_pte), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

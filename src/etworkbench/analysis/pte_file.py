@@ -310,7 +310,7 @@ def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
                 f"truncated or bad offsets: segment {i} spans bytes {segment_base + offset}-"
                 f"{segment_base + offset + size} but the file has {len(data)}"
             )
-    if segments and not segment_base:
+    if any(size for _, size in segments) and not segment_base:  # empty ones need no base
         raise _Bad(f"bad header: the program lists {count} segments but no segment base offset")
     spans = sorted((offset, offset + size, i) for i, (offset, size) in enumerate(segments) if size)
     for (_, end, i), (start, _, j) in pairwise(spans):

@@ -1,7 +1,7 @@
 """On-disk cache of lowered programs, so asking again costs milliseconds, not seconds.
 
-A program is keyed by what determines it: the model (zoo name, or a content hash of the module's
-structure, code, weights and example inputs), the backends in order, the scheme, and the
+A program is keyed by what determines it: the model (zoo name, or a digest of its exported
+program and example inputs: `_fingerprint`), the backends in order, the scheme, and the
 versions of torch, executorch and etworkbench. An entry is a pickled `BackendResult` (the
 placement report) and, beside it, the raw .pte, both written atomically; a hit opens the .pte and
 reads it only when the bytes are used, so a 47 MB program is served in milliseconds. The cache
@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_bytes
+from ._fingerprint import program_fingerprint
 
-FORMAT = 3  # bump when zoo models or the pickled result change
+FORMAT = 4  # bump when zoo models, the keys or the pickled result change
 DEFAULT_LIMIT_BYTES = 2 << 30
 
 
@@ -50,40 +51,16 @@ def _versions() -> str:
     return ";".join(parts)
 
 
-def model_fingerprint(spec: Any) -> str:
-    """Zoo models are deterministic by name (fixed seed, no weights); others by content."""
+def model_fingerprint(spec: Any, exported: Any = None) -> str:
+    """Zoo models are deterministic by name (fixed seed, no weights); others are keyed by their
+    exported program (`_fingerprint`), so `exported` is required for them."""
     if spec.source == "zoo":
         return f"zoo:{spec.name}"
-    digest = hashlib.blake2b(digest_size=20)
-    digest.update(repr(spec.module).encode())
-    seen: set[type] = set()
-    for sub in spec.module.modules():
-        kind = type(sub)
-        if kind in seen:
-            continue
-        seen.add(kind)
-        digest.update(f"{kind.__module__}.{kind.__qualname__}".encode())
-        code = getattr(getattr(kind, "forward", None), "__code__", None)
-        if code is not None:
-            digest.update(code.co_code)
-            digest.update(repr(code.co_consts).encode())
-    for name, tensor in sorted(spec.module.state_dict().items()):
-        digest.update(name.encode())
-        _update_tensor(digest, tensor)
-    for value in spec.example_inputs:
-        _update_tensor(digest, value)
-    return f"content:{digest.hexdigest()}"
-
-
-def _update_tensor(digest: Any, value: Any) -> None:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        tensor = value.detach().cpu().contiguous()
-        digest.update(f"{tensor.dtype}{list(tensor.shape)}".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    else:
-        digest.update(repr(value).encode())
+    if exported is None:
+        raise ValueError(f"{spec.name}: a user module is keyed by its exported program")
+    return "program:" + program_fingerprint(
+        exported, spec.example_inputs, getattr(spec, "example_kwargs", None)
+    )
 
 
 _facts: dict[str, tuple[str, int]] = {}  # fingerprint -> facts, for this process
@@ -100,7 +77,7 @@ def model_facts(spec: Any, disk: bool = True) -> tuple[str, int]:
     fingerprint = model_fingerprint(spec)
     facts = _facts.get(fingerprint)
     cache = ProgramCache() if disk else None
-    key = program_key(spec, [], "", "model-facts")
+    key = program_key(fingerprint, [], "", "model-facts")
     if facts is None and cache is not None and getattr(spec, "built", True) is False:
         cached = cache.get(key)
         if isinstance(cached, tuple) and len(cached) == 2:
@@ -118,12 +95,13 @@ def _versions_cached() -> str:
     return _versions()
 
 
-def program_key(spec: Any, backends: list[str], scheme: str, extra: str = "") -> str:
+def program_key(model_key: str, backends: list[str], scheme: str, extra: str = "") -> str:
+    """The key of one program: `model_key` (`model_fingerprint`), what it is lowered for, versions."""
     text = "|".join(
         [
             f"v{FORMAT}",
             _versions_cached(),
-            model_fingerprint(spec),
+            model_key,
             "+".join(backends),
             scheme,
             extra,
@@ -168,6 +146,9 @@ class ProgramCache:
             return None
         os.utime(path)  # recently used
         return entry
+
+    def discard(self, key: str) -> None:
+        _remove(self._path(key))
 
     def put(self, key: str, result: Any) -> None:
         pte = getattr(result, "_buffer", None)

@@ -19,9 +19,11 @@ from ..backends import Backend, Reasons, get_backend
 from ..backends._base import op_name
 from ..errors import UsageError
 from ..models import ModelSpec, load_model
-from ._cache import ProgramCache, model_facts, program_key
+from ._cache import ProgramCache, model_facts, model_fingerprint, program_key
+from ._cache_check import answer_of, still_answers
 from ._calibration import load_calibration
 from ._exclude import exclude_partitioner, excluded_reason, normalize_exclude_ops
+from ._fingerprint import Unkeyable
 from ._provenance import shared_provenance
 from ._quantize import quantize
 from ._results import BackendResult, LoweringReport, Sizes
@@ -40,6 +42,7 @@ def lower(
     quantization: str | None = None,
     *,
     example_inputs: tuple | None = None,
+    example_kwargs: dict | None = None,
     priority: bool = False,
     out_dir: str | Path | None = None,
     calibration: Iterable[tuple] | str | Path | None = None,
@@ -67,6 +70,9 @@ def lower(
     kills the running workers (their results say "Cancelled"). None or 1: in this process.
     (`_shared`: a forked worker's inherited `shared_float_export`, used instead of exporting.)
     """
+    from .._io import check_out_dir
+
+    check_out_dir(out_dir)  # an unwritable out_dir is a UsageError now, not after lowering
     if jobs is not None and jobs != 1 and _worth_workers(model, backends, priority):
         from ._workers import lower_in_workers
 
@@ -75,6 +81,7 @@ def lower(
             backends,
             quantization,
             example_inputs=example_inputs,
+            example_kwargs=example_kwargs,
             name=name,
             priority=priority,
             out_dir=out_dir,
@@ -87,7 +94,7 @@ def lower(
         )
     excluded_ops = normalize_exclude_ops(exclude_ops)
     # A zoo model is keyed by name: with the cache on it is built only if something is lowered.
-    spec = load_model(model, example_inputs, name, lazy=cache)
+    spec = load_model(model, example_inputs, name, lazy=cache, example_kwargs=example_kwargs)
     groups = program_groups(backends, priority)
     schemes = [_scheme_for(group, quantization) for group in groups]
     notify = progress or (lambda label, stage: None)
@@ -103,14 +110,20 @@ def lower(
         if not float_program:
             notify(label, "export")
             start = time.perf_counter()
-            try:
-                float_program.append(SharedExport(_export(spec), uses=len(groups)))
-            except _StageFailure as failure:
-                float_program.append(failure)  # every backend reports the one export failure
+            float_program.append(new_shared_export(spec, uses=len(groups)))
             report.timings_s["export"] = round(time.perf_counter() - start, 4)
         if isinstance(float_program[0], _StageFailure):
             raise float_program[0]
         return float_program[0]
+
+    def model_key(label: str) -> str | None:
+        """The model's part of the cache key; a user module's needs its export (shared)."""
+        if spec.source == "zoo":
+            return model_fingerprint(spec)
+        try:
+            return exported(label).fingerprint
+        except _StageFailure:
+            return None  # the lowering reports the export failure
 
     for index, (group, scheme) in enumerate(zip(groups, schemes, strict=True)):
         label = "+".join(b.name for b in group)
@@ -126,11 +139,16 @@ def lower(
         if group[0].schemes[scheme].calibrate:  # known before lowering, so cached results have it
             result.calibration_batches = len(calib.batches) if calib else 1
             result.calibration_source = calib.source if calib else "example inputs"
-        key = _cache_key(spec, result.backends, scheme, excluded_ops, calib) if cache else None
+        key = (
+            _cache_key(model_key(label), result.backends, scheme, excluded_ops, calib)
+            if cache
+            else None
+        )
         try:
             if not (key and _from_cache(key, result, notify)):
                 _lower_group(spec, group, scheme, result, exported, calib, notify, excluded_ops)
                 if key:
+                    result._answer = answer_of(result, spec)  # a hit must still give it
                     ProgramCache().put(key, result)
         except _StageFailure as failure:
             result.status = "failed"
@@ -157,11 +175,32 @@ def _worth_workers(model: Any, backends: Sequence[str] | str, priority: bool) ->
     return programs > 1 and (can_fork() or isinstance(model, str))
 
 
-def _cache_key(spec, backends: list[str], scheme: str, excluded_ops, calib) -> str:
+def _cache_key(model_key: str | None, backends: list[str], scheme: str, excluded_ops, calib):
+    """None when the model cannot be keyed (its export failed or holds an unhashable value)."""
+    if model_key is None:
+        return None
     extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
     if calib is not None:
         extra += f";calibration={calib.digest}"
-    return program_key(spec, backends, scheme, extra)
+    return program_key(model_key, backends, scheme, extra)
+
+
+def new_shared_export(spec: ModelSpec, uses: int | None = None) -> Any:
+    """Export `spec` once: a `SharedExport` (with a user module's cache fingerprint, taken from
+    the export before anything else touches it), or the `_StageFailure` of the export."""
+    start = time.perf_counter()
+    try:
+        program = _export(spec)
+    except _StageFailure as failure:
+        return failure
+    shared = SharedExport(program, uses=uses, reexport=lambda: _export(spec))
+    shared.export_s = time.perf_counter() - start
+    if spec.source != "zoo":
+        try:
+            shared.fingerprint = model_fingerprint(spec, program)
+        except Unkeyable:
+            shared.fingerprint = None  # lowered, just not cached
+    return shared
 
 
 @shared_provenance()
@@ -183,33 +222,41 @@ def shared_float_export(
     """
     groups = program_groups(backends, priority)
     excluded_ops = normalize_exclude_ops(exclude_ops)
-    needed = False
+    needed, shared = False, None
     for group in groups:
         scheme = _scheme_for(group, quantization)
         if any(not b.availability.available for b in group):
             continue
-        if not group[0].schemes[scheme].float_export:
-            continue
-        names = [b.name for b in group]
-        if cache and ProgramCache().has(_cache_key(spec, names, scheme, excluded_ops, calibration)):
-            continue
-        needed = True
+        if cache:
+            if spec.source != "zoo" and shared is None:  # a user module's key needs its export
+                shared = new_shared_export(spec)
+                if isinstance(shared, _StageFailure):
+                    return shared
+            model_key = model_fingerprint(spec) if spec.source == "zoo" else shared.fingerprint
+            names = [b.name for b in group]
+            key = _cache_key(model_key, names, scheme, excluded_ops, calibration)
+            if key and ProgramCache().has(key):
+                continue
+        if group[0].schemes[scheme].float_export:
+            needed = True
     if not needed:
-        return None
-    start = time.perf_counter()
-    try:
-        shared = SharedExport(_export(spec))
-    except _StageFailure as failure:
-        return failure
-    shared.export_s = time.perf_counter() - start
+        return shared  # exported for the keys only (None for a zoo name): nothing to functionalize
+    if shared is None:
+        shared = new_shared_export(spec)
+        if isinstance(shared, _StageFailure):
+            return shared
     return shared.prepare()
 
 
 def _from_cache(key: str, result: BackendResult, notify: Progress) -> bool:
     """Fill `result` from the cache; False on a miss."""
     start = time.perf_counter()
-    cached = ProgramCache().get(key)
+    cache = ProgramCache()
+    cached = cache.get(key)
     if cached is None:
+        return False
+    if cached._answer is not None and not still_answers(cached._buffer, cached._answer):
+        cache.discard(key)  # it no longer computes what it did when stored: lower again
         return False
     result.placement, result.sizes = cached.placement, cached.sizes
     result._pte_data, result._pte_file = cached._pte_data, cached._pte_file  # read on first use
@@ -289,7 +336,9 @@ def _export(spec: ModelSpec) -> Any:
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            program = torch.export.export(spec.module, spec.example_inputs)
+            program = torch.export.export(
+                spec.module, tuple(spec.example_inputs), kwargs=dict(spec.example_kwargs)
+            )
     except Exception as exc:
         failure = lead_with_summary(triage("export", exc, op_name), spec.describe_inputs())
         raise _StageFailure(failure) from exc
@@ -306,7 +355,7 @@ def _user_calibration(calibration: Any, groups: list, schemes: list, spec: Model
             f"calibration data was given but no chosen scheme ({', '.join(sorted(set(schemes)))}) "
             "calibrates; pick a static scheme (see `etwb schemes`) or drop --calibration"
         )
-    return load_calibration(calibration, spec.example_inputs)
+    return load_calibration(calibration, spec.example_inputs, spec.example_kwargs)
 
 
 def _lower_group(spec, group, scheme, result, exported, calib, notify, exclude=()) -> None:

@@ -11,7 +11,6 @@ fraction of a second, and a newly chosen backend costs only its own decompositio
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from ..backends._base import op_name
 from ..models import load_model
 from ._cache import model_facts, model_fingerprint
 from ._exclude import exclude_partitioner, normalize_exclude_ops
+from ._fingerprint import Unkeyable
 from ._pipeline import (
     _capture_all,
     _reason_finder,
@@ -32,7 +32,13 @@ from ._pipeline import (
 )
 from ._provenance import shared_provenance
 from ._results import BackendResult, LoweringReport
-from ._shared_edge import SharedExport, can_share, edge_manager
+from ._shared_edge import (
+    SharedExport,
+    can_share,
+    copies_are_faithful,
+    copy_program,
+    edge_manager,
+)
 from ._triage import triage
 
 _MEMORY = 8  # models whose exports / decompositions stay in memory
@@ -57,6 +63,7 @@ def preview(
     backends: Sequence[str] | str = ("xnnpack",),
     *,
     example_inputs: tuple | None = None,
+    example_kwargs: dict | None = None,
     priority: bool = False,
     name: str | None = None,
     exclude_ops: Sequence[str] | None = None,
@@ -66,14 +73,15 @@ def preview(
     Results have `preview=True`, a `placement` with reasons, and no buffer or sizes.
     `exclude_ops` keeps those ops on CPU exactly as `lower(..., exclude_ops=...)` would.
     """
-    import torch
 
     excluded_ops = normalize_exclude_ops(exclude_ops)
 
-    spec = load_model(model, example_inputs, name, lazy=True)  # built only if not in memory
+    spec = load_model(  # built only if not in memory
+        model, example_inputs, name, lazy=True, example_kwargs=example_kwargs
+    )
     groups = program_groups(backends, priority)
     report = LoweringReport(spec.name, *model_facts(spec, disk=False), [])
-    fingerprint = model_fingerprint(spec)
+    shared_export: list[Any] = []  # (key, SharedExport), or the export's exception
     for group in groups:
         label = "+".join(b.name for b in group)
         scheme = _scheme_for(group, None)
@@ -85,24 +93,29 @@ def preview(
         stage = "export"
         try:
             start = time.perf_counter()
-            exported = _remember(
-                _exports,
-                fingerprint,
-                lambda: SharedExport(torch.export.export(spec.module, spec.example_inputs)),
-            )
+            if not shared_export:
+                try:
+                    shared_export.append(_shared_export_of(spec))
+                except Exception as exc:  # every backend reports the one export failure
+                    shared_export.append(exc)
+            if isinstance(shared_export[0], Exception):
+                raise shared_export[0]
+            fingerprint, exported = shared_export[0]
             result.timings_s["export"] = round(time.perf_counter() - start, 4)
             stage = "to_edge"
             start = time.perf_counter()
             key = (fingerprint, tuple(b.name for b in group), tuple(excluded_ops))
-            decomposed = _remember(
-                _decomposed,
-                key,
-                lambda g=group, s=scheme, e=exported: _decompose(g, s, e, excluded_ops),
-            )
+            if fingerprint is not None and key in _decomposed:
+                _decomposed.move_to_end(key)
+                program = copy_program(_decomposed[key])
+            else:
+                program = _decompose(group, scheme, exported, excluded_ops)
+                if fingerprint is not None and copies_are_faithful(program):  # else not kept
+                    _remember(_decomposed, key, lambda p=program: p)
+                    program = copy_program(program)
             result.timings_s["to_edge"] = round(time.perf_counter() - start, 4)
             stage = "partition"
             start = time.perf_counter()
-            program = copy.deepcopy(decomposed)
             reasons = Reasons()
             owners: dict[str, tuple[str, str]] = {}
             excluded: dict[str, tuple[str, bool]] = {}
@@ -122,6 +135,35 @@ def preview(
     return report
 
 
+def _shared_export_of(spec: Any) -> tuple[str | None, SharedExport]:
+    """The model's shared export, kept in memory under its key (None: not kept).
+
+    A zoo name is its key, so a kept export saves the export itself; a user module is keyed by
+    its exported program (as the program cache is), so what is kept is the functionalization
+    and the backends' decompositions of exactly that program.
+    """
+    if spec.source == "zoo":
+        key = model_fingerprint(spec)
+        return key, _remember(
+            _exports, key, lambda: SharedExport(_export_of(spec), reexport=lambda: _export_of(spec))
+        )
+    program = _export_of(spec)
+    shared = SharedExport(program, reexport=lambda: _export_of(spec))
+    try:
+        key = model_fingerprint(spec, program)
+    except Unkeyable:
+        return None, shared
+    return key, _remember(_exports, key, lambda: shared)
+
+
+def _export_of(spec: Any) -> Any:
+    import torch
+
+    return torch.export.export(
+        spec.module, tuple(spec.example_inputs), kwargs=dict(spec.example_kwargs)
+    )
+
+
 def _decompose(group: list, scheme: str, shared: SharedExport, exclude: list[str]) -> Any:
     """The edge program `to_edge_transform_and_lower` would partition, from the shared export."""
     from executorch.exir import EdgeCompileConfig
@@ -135,7 +177,7 @@ def _decompose(group: list, scheme: str, shared: SharedExport, exclude: list[str
     if can_share(partitioners):
         return edge_manager(shared, partitioners, config).exported_program()
     manager = _gen_edge_manager_for_partitioners(
-        {"forward": partitioners}, {"forward": copy.deepcopy(shared.exported)}, config, None
+        {"forward": partitioners}, {"forward": shared.raw()}, config, None
     )
     return manager.exported_program()
 

@@ -59,6 +59,7 @@ class BackendResult:
     _pte_data: bytes | None = field(default=None, repr=False)
     _pte_file: Any = field(default=None, repr=False, compare=False)  # a cache hit's open .pte
     _model_spec: Any = field(default=None, repr=False)
+    _answer: Any = field(default=None, repr=False, compare=False)  # _cache_check.StoredAnswer
 
     @property
     def _buffer(self) -> bytes | None:

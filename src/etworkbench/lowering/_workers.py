@@ -53,6 +53,7 @@ def _worker(
     calibration: Any,  # a Calibration loaded by the parent, or None
     channel: Connection,
     shared: Any = None,  # forked workers: the hub's shared_float_export
+    example_kwargs: dict | None = None,
 ) -> None:
     """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
     import logging
@@ -74,6 +75,7 @@ def _worker(
             backends,
             quantization,
             example_inputs=example_inputs,
+            example_kwargs=example_kwargs,
             priority=priority,
             out_dir=out_dir,
             cache=cache,
@@ -84,6 +86,7 @@ def _worker(
         )
         for result in report.results:
             result._model_spec = None  # the parent has its own; modules need not cross processes
+            result._answer = None  # tensors, for the cache entry the worker wrote; not sent
         channel.send(("result", label, report))
     except MemoryError:
         channel.send(
@@ -111,6 +114,7 @@ def lower_in_workers(
     quantization: str | None = None,
     *,
     example_inputs: tuple | None = None,
+    example_kwargs: dict | None = None,
     name: str | None = None,
     priority: bool = False,
     out_dir: str | Path | None = None,
@@ -135,16 +139,16 @@ def lower_in_workers(
     from ..backends import get_backend
     from ..models import load_model
 
-    spec = load_model(
-        model, example_inputs, name
-    )  # validates the model in the parent: usage errors stay usage errors
+    # Validates the model in the parent: usage errors stay usage errors.
+    spec = load_model(model, example_inputs, name, example_kwargs=example_kwargs)
     checked = None  # loaded here once: a bad calibration file is a usage error, not N failures
     if calibration is not None:
         from ._calibration import load_calibration
 
-        checked = load_calibration(calibration, spec.example_inputs)
+        checked = load_calibration(calibration, spec.example_inputs, spec.example_kwargs)
     transport = model if isinstance(model, str) else spec.module
     transport_inputs = None if isinstance(model, str) else spec.example_inputs
+    transport_kwargs = None if isinstance(model, str) else spec.example_kwargs
     groups = [[b.name for b in group] for group in program_groups(backends, priority)]
     jobs_list = [_Job("+".join(g), g) for g in groups]
     # Slowest first (see Backend.relative_cost): the last job to start should be a short one.
@@ -208,6 +212,7 @@ def lower_in_workers(
                     checked,
                     writer,
                 ),
+                kwargs={"example_kwargs": transport_kwargs},
                 daemon=True,
             )
             job.started = time.monotonic()
