@@ -108,3 +108,72 @@ def test_cli_interrupted_while_saving(tmp_path, monkeypatch, capsys):
     assert seen[0][0].startswith(".teaching_net_xnnpack.pte.")  # stopped inside the .pte write
     assert "interrupted; nothing half-written was left behind" in capsys.readouterr().err
     assert _names(tmp_path) == []
+
+
+# -- file modes: the user's umask, not mkstemp's 0600 ------------------------------------------
+@pytest.fixture
+def umask():
+    old = os.umask(0o022)
+    try:
+        yield lambda mask: os.umask(mask)
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o027, 0o640)])
+def test_saved_pte_gets_the_umask_mode(teaching_xnnpack, tmp_path, umask, mask, mode):
+    umask(mask)
+    written = teaching_xnnpack["xnnpack"].save(tmp_path / "m.pte")
+    assert written.stat().st_mode & 0o777 == mode
+    other = atomic_write_bytes(tmp_path / "cells" / "c.json", DATA)  # reports, cache entries
+    assert other.stat().st_mode & 0o777 == mode
+    assert _names(tmp_path) == ["cells", "m.pte"]
+
+
+def test_umask_is_read_without_changing_it(umask):
+    from etworkbench._io import current_umask
+
+    umask(0o037)
+    assert current_umask() == 0o037
+    assert os.umask(0o037) == 0o037  # still set
+
+
+# -- fail before working: an unwritable out_dir is a UsageError before exporting --------------
+def test_lower_rejects_an_unwritable_out_dir_before_exporting(tmp_path, monkeypatch):
+    from etworkbench import lower
+    from etworkbench.lowering import _pipeline
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported before checking out_dir")
+
+    monkeypatch.setattr(_pipeline, "_export", no_export)
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "deeper" / "sub"):
+        with pytest.raises(UsageError, match="afile' is a file, not a directory|it is a file"):
+            lower("teaching_net", ["xnnpack"], out_dir=out, cache=False)
+    assert _names(tmp_path) == ["afile"]
+
+
+def test_check_writable_dir_creates_nothing(tmp_path):
+    from etworkbench._io import check_writable_dir
+
+    check_writable_dir(tmp_path / "new" / "deeper")  # can be created: fine, and not created
+    assert _names(tmp_path) == []
+
+
+def test_cli_unwritable_out_is_exit_2(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "sub"
+    assert main(["lower", "teaching_net", "--out", str(out), "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "is a file, not a directory" in err and "Traceback" not in err
+    assert "] export" not in err
+
+
+def test_cli_unwritable_cache_dir_is_exit_2(tmp_path, capsys, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("ETWB_CACHE_DIR", str(tmp_path / "afile" / "cache"))
+    assert main(["lower", "teaching_net", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "afile" / "cache") in err and "set ETWB_CACHE_DIR" in err
+    assert "--no-cache" in err and "] export" not in err

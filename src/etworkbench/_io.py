@@ -1,12 +1,126 @@
-"""Atomic file writes: a reader never sees a half-written .pte or report."""
+"""Atomic file writes (a reader never sees a half-written .pte or report), with the user's
+umask, and the checks that find an unwritable or unreadable path before any work is done."""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from .errors import UsageError
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where possible.
+
+    Linux reports it in /proc/self/status; elsewhere it can only be read by setting it, which
+    is done under a lock so two writers in this process never see each other's temporary value.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+                for line in status:
+                    if line.startswith("Umask:"):
+                        return int(line.split()[1], 8)
+        except (OSError, ValueError, IndexError):
+            pass
+    with _umask_lock:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` or its closest ancestor that exists (a dangling symlink counts as existing)."""
+    current = path
+    while not os.path.lexists(current) and current.parent != current:
+        current = current.parent
+    return current
+
+
+def check_writable_dir(
+    path: str | os.PathLike,
+    what: str = "output directory",
+    fix: str = "choose a writable directory",
+) -> Path:
+    """Make sure files can be written into directory `path` (it exists or can be created).
+
+    Raises UsageError naming `what`, the path and the reason; creates nothing that stays. For
+    root, permission bits say little, so the check really creates (and removes) a probe file in
+    the directory, or in the nearest existing ancestor that the missing part would be made in.
+    """
+    target = Path(os.path.abspath(Path(path).expanduser()))
+    where = f"{what} {str(path)!r}"
+    existing = _nearest_existing(target)
+    if not os.path.isdir(existing):
+        if os.path.islink(existing) and not os.path.exists(existing):
+            reason = f"{str(existing)!r} is a broken symbolic link"
+        elif existing == target:
+            reason = "it is a file, not a directory"
+        else:
+            reason = f"{str(existing)!r} is a file, not a directory"
+        raise UsageError(f"cannot write to {where}: {reason}; {fix}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        owner = "it" if existing == target else f"{str(existing)!r}"
+        raise UsageError(
+            f"cannot write to {where}: {owner} is not writable (permission denied); {fix}"
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".etwb-probe-", dir=existing)
+    except OSError as exc:
+        owner = "" if existing == target else f" (in {str(existing)!r})"
+        raise UsageError(f"cannot write to {where}{owner}: {exc.strerror or exc}; {fix}") from exc
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return target
+
+
+def check_out_dir(out_dir: str | os.PathLike | None) -> None:
+    """`lower(..., out_dir=...)`: an unwritable output directory is a UsageError before exporting."""
+    if out_dir is not None:
+        check_writable_dir(out_dir, "output directory")
+
+
+def check_cache_dir(directory: str | os.PathLike) -> None:
+    """The program cache must be writable when it is on (the CLI exits 2 otherwise)."""
+    check_writable_dir(
+        directory,
+        "the program cache directory",
+        "set ETWB_CACHE_DIR to a writable directory, or pass --no-cache",
+    )
+
+
+def check_readable_file(path: str | os.PathLike, what: str = "file") -> None:
+    """`path` exists, is a regular file and can be opened for reading; UsageError otherwise."""
+    where = f"{what} {str(path)!r}"
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise UsageError(f"{where} does not exist")
+    if target.is_dir():
+        raise UsageError(f"{where} is a directory, not a file")
+    if not os.access(target, os.R_OK):
+        raise UsageError(f"{where} is not readable (permission denied)")
+    try:
+        with open(target, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise UsageError(f"{where} cannot be read: {exc.strerror or exc}") from exc
+
+
+def _chmod_to_umask(fd: int, path: str) -> None:
+    """mkstemp makes files 0600; give this one the mode open() would (0644 under umask 022)."""
+    mode = 0o666 & ~current_umask()
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:  # pragma: no cover - Windows before Python 3.13
+        os.chmod(path, mode)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
@@ -40,6 +154,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f"cannot write {str(target)!r}: {exc.strerror or exc}; choose a writable location"
         ) from exc
     try:
+        try:
+            _chmod_to_umask(fd, tmp)
+        except BaseException:
+            os.close(fd)
+            raise
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -13,9 +13,35 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ._stdout import json_stdout
 from .errors import PteFormatError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _clean_stdout(machine: bool):
+    """While user code runs, its prints go to stderr when stdout carries machine output
+    (see `_stdout.json_stdout`); yields the stream to write that output to."""
+    import contextlib
+
+    return json_stdout() if machine else contextlib.nullcontext(sys.stdout)
+
+
+def _check_paths(
+    out: str | None = None, cache: bool = False, calibration: str | None = None
+) -> None:
+    """Fail in a second, before anything is built or exported: an unwritable --out or cache
+    directory, or an unreadable calibration file, is a usage error naming the path."""
+    from ._io import check_cache_dir, check_readable_file, check_writable_dir
+
+    if out is not None:
+        check_writable_dir(out, "--out")
+    if cache:
+        from .lowering._cache import cache_dir
+
+        check_cache_dir(cache_dir())
+    if calibration is not None:
+        check_readable_file(calibration, "calibration file")
 
 
 def _quiet_libraries() -> None:
@@ -47,12 +73,14 @@ def _cmd_backends(args: argparse.Namespace) -> int:
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models import list_models
+    from .models._refs import REFERENCES
 
     entries = list_models()
     if args.json:
         print(
             json.dumps(
-                [{"name": e.name, "description": e.description, "size": e.size} for e in entries],
+                [{"name": e.name, "description": e.description, "size": e.size} for e in entries]
+                + [{**ref, "size": "varies"} for ref in REFERENCES],  # timm:NAME, hf:MODEL_TYPE
                 indent=2,
             )
         )
@@ -63,6 +91,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(
             "\nor your own: path/to/file.py:factory or package.module:factory, factory() -> (module, example_inputs)"
         )
+        for ref in REFERENCES:  # models/_refs.py
+            print(f"or {ref['name']}: {ref['description']}; e.g. {ref['example']}")
     return EXIT_OK
 
 
@@ -121,6 +151,30 @@ class _CalibrationBars:
 
 
 def _cmd_lower(args: argparse.Namespace) -> int:
+    if args.config:  # --config k=v: overrides of a timm:/hf: reference (models/_refs.py)
+        from .models._refs import with_overrides
+
+        args.model = with_overrides(args.model, args.config)
+    if args.calibration and args.preview:
+        raise UsageError("--calibration is for quantized lowering; drop --preview")
+    if args.run and args.preview:
+        raise UsageError("--run needs a compiled program; drop --preview")
+    if args.run and args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.run_precision:  # OpenVINO fixes it when its CPU plugin first loads: before lowering
+        from .backends.openvino import set_host_precision
+
+        set_host_precision("f32" if args.run_precision == "f32" else "cpu-default")
+    _check_paths(
+        out=None if args.preview else args.out,  # a preview writes nothing
+        cache=not (args.no_cache or args.preview),
+        calibration=args.calibration,
+    )
+    with _clean_stdout(args.json) as out:
+        return _lower_and_report(args, out)
+
+
+def _lower_and_report(args: argparse.Namespace, out) -> int:
     from .lowering import lower
 
     bars = _CalibrationBars()
@@ -133,17 +187,11 @@ def _cmd_lower(args: argparse.Namespace) -> int:
 
     common = dict(priority=args.priority, out_dir=args.out, progress=progress)
     if args.calibration:
-        if args.preview:
-            raise UsageError("--calibration is for quantized lowering; drop --preview")
         common["calibration"] = args.calibration
     if args.exclude_ops:
         common["exclude_ops"] = args.exclude_ops
     if args.no_cache:
         common["cache"] = False
-    if args.run and args.preview:
-        raise UsageError("--run needs a compiled program; drop --preview")
-    if args.run and args.repeats < 1:
-        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
     if args.preview:
         from .lowering import preview
 
@@ -169,18 +217,23 @@ def _cmd_lower(args: argparse.Namespace) -> int:
     if args.run:
         for result in report.results:
             progress(result.backend, "run")
-            run = result.run(repeats=args.repeats, profile=args.profile)
+            run = result.run(
+                repeats=args.repeats, profile=args.profile, precision=args.run_precision
+            )
             run_failed |= run.status == "failed"
     if args.json:
-        print(report.to_json())
+        print(report.to_json(), file=out, flush=True)
     else:
-        print(report.summary())
+        print(report.summary(), file=out)
         if args.run and args.profile:
             from .views.tradeoff import profile_table
 
             for result in report.results:
                 if result.run_report is not None and result.run_report.ok:
-                    print(f"\n{result.backend} ETDump profile:\n{profile_table(result.run_report)}")
+                    print(
+                        f"\n{result.backend} ETDump profile:\n{profile_table(result.run_report)}",
+                        file=out,
+                    )
     return EXIT_OK if all(r.ok for r in report.results) and not run_failed else EXIT_FAILED
 
 
@@ -209,38 +262,43 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     def progress(label: str, stage: str) -> None:
         print(f"  [{label}] {stage}", file=sys.stderr, flush=True)
 
-    records = run_sweep(
-        args.models,
-        args.backends,
-        args.out,
-        schemes=args.quant or [None],
-        jobs=args.jobs,
-        timeout=args.timeout,
-        executor=args.executor,
-        progress=progress,
-    )
-    summary = summarize(records)
-    out = Path(args.out)
-    atomic_write_text(out / "report.html", sweep_html(summary))
-    atomic_write_text(out / "coverage.csv", coverage_csv(summary))
-    print(
-        f"Sweep: {summary.ok}/{summary.cells} cells lowered; report: {out / 'report.html'}, {out / 'coverage.csv'}"
-    )
+    _check_paths(out=args.out, cache=True)
+    # stdout carries only the summary line; what models print goes to stderr.
+    with _clean_stdout(True) as stdout:
+        records = run_sweep(
+            args.models,
+            args.backends,
+            args.out,
+            schemes=args.quant or [None],
+            jobs=args.jobs,
+            timeout=args.timeout,
+            executor=args.executor,
+            progress=progress,
+        )
+        summary = summarize(records)
+        out = Path(args.out)
+        atomic_write_text(out / "report.html", sweep_html(summary))
+        atomic_write_text(out / "coverage.csv", coverage_csv(summary))
+        print(
+            f"Sweep: {summary.ok}/{summary.cells} cells lowered; report: {out / 'report.html'}, {out / 'coverage.csv'}",
+            file=stdout,
+        )
     return EXIT_OK if summary.ok == summary.cells else EXIT_FAILED
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from .analysis.pte_file import inspect_pte
 
-    try:
-        report = inspect_pte(args.file)
-    except PteFormatError as exc:
-        if args.json:
-            print(json.dumps({"file": args.file, "error": str(exc)}))
-        else:
-            print(f"etwb inspect: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    with _clean_stdout(args.json) as out:
+        try:
+            report = inspect_pte(args.file)
+        except PteFormatError as exc:
+            if args.json:
+                print(json.dumps({"file": args.file, "error": str(exc)}), file=out)
+            else:
+                print(f"etwb inspect: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary(), file=out)
     return EXIT_OK
 
 
@@ -265,7 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lower", help="lower a model for one or more backends and write .pte files")
     p.add_argument(
-        "model", help="zoo name (etwb models), path/to/file.py:factory or package.module:factory"
+        "model",
+        help="zoo name (etwb models), path/to/file.py:factory, package.module:factory, "
+        "timm:NAME or hf:MODEL_TYPE",
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override of a timm:/hf: model's config, e.g. num_hidden_layers=2 (repeatable; "
+        "same as hf:bert?num_hidden_layers=2)",
     )
     p.add_argument(
         "--backends",
@@ -354,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile", action="store_true", help="with --run: per-operator/delegate ETDump times"
     )
+    p.add_argument(
+        "--run-precision",
+        choices=("f32", "bf16", "f16"),
+        default=None,
+        help="with --run: compute precision of OpenVINO CPU runs (default f32; bf16/f16 only "
+        "where the CPU plugin defaults to it, e.g. AVX512-BF16/AMX CPUs)",
+    )
     p.set_defaults(func=_cmd_lower)
 
     p = sub.add_parser("sweep", help="models x backends x schemes, resumable, with an HTML report")
@@ -384,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_inspect)
+
+    from .conformance._cli import add_conformance_parser  # etwb conformance (its own package)
+
+    add_conformance_parser(sub)
     return parser
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, check_writable_dir
 from ..backends import get_backend
 from ..errors import UsageError
 from ..models import list_models
@@ -78,6 +78,7 @@ def run_sweep(
 ) -> list[dict]:
     """Run every cell not already on disk; return all cell records (old and new)."""
     out = Path(out_dir)
+    check_writable_dir(out, "sweep output directory")  # before any model is built
     cells_dir = out / "cells"
     cells_dir.mkdir(parents=True, exist_ok=True)
     cells = plan(models, backends, schemes)
