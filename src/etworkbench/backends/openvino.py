@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +49,142 @@ def _nncf_quantize(captured: Any, batches: list) -> Any:
         nncf_logger.setLevel(level)
 
 
+# -- compute precision of host runs -----------------------------------------------------------
+#
+# ExecuTorch's OpenVINO runtime (libexecutorch_backend_openvino.so) creates its own ov::Core and
+# calls ov_core_import_model(blob, device) with no properties: the only compile spec it reads is
+# "device", and the CPU plugin takes INFERENCE_PRECISION_HINT from its own default, not from the
+# blob (whose rt_info holds only thread hints). That default is bf16 on any CPU where oneDNN
+# reports avx512_core_bf16 (AVX512-BF16, AMX), f32 elsewhere. The one lever left is oneDNN's ISA
+# cap, ONEDNN_MAX_CPU_ISA, read once when the CPU plugin is first loaded in the process: capped
+# below avx512_core_bf16, the default (and every Core's, the runtime's included) is f32.
+# Measured on tiny_convnet, AVX512-BF16 host: max abs error vs eager 9.0e-4 (bf16) -> 3.0e-8 (f32).
+
+PRECISIONS = ("f32", "bf16", "f16")
+PRECISION_ENV = "ETWB_OPENVINO_PRECISION"  # f32 (default) | cpu-default
+_F32_ISA_CAP = "AVX512_CORE_VNNI"  # the highest oneDNN ISA below avx512_core_bf16
+_SHORT = {"f32": "f32", "float32": "f32", "bf16": "bf16", "bfloat16": "bf16", "f16": "f16",
+          "float16": "f16", "dynamic": "f32", "undefined": "f32"}  # fmt: skip
+_policy: dict[str, str] = {}  # what this process decided before the CPU plugin was loaded
+
+
+def _cpu_plugin_loaded() -> bool:
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("openvino_intel_cpu_plugin" in line for line in maps)
+    except OSError:
+        return False
+
+
+def set_host_precision(precision: str | None) -> None:
+    """Choose the float precision OpenVINO CPU runs use in this process: "f32", or None for
+    the CPU plugin's own default (bf16 on AVX512-BF16 / AMX CPUs).
+
+    It acts only before OpenVINO's CPU plugin is first loaded here (first OpenVINO lowering or
+    run): oneDNN reads its ISA cap once. `etwb --run-precision` calls it at start-up; in Python,
+    call it (or set ETWB_OPENVINO_PRECISION=f32|cpu-default) before lowering anything.
+    """
+    want = "cpu-default" if precision in (None, "cpu-default") else precision
+    if want not in ("f32", "cpu-default"):
+        from ..errors import UsageError
+
+        raise UsageError(
+            f"OpenVINO host precision can be set to f32 or cpu-default (the CPU plugin's "
+            f"choice), not {precision!r}"
+        )
+    if _cpu_plugin_loaded():
+        _policy.setdefault("requested", want)
+        return
+    if _policy.pop("armed", None) == "yes":
+        os.environ.pop("ONEDNN_MAX_CPU_ISA", None)  # our own cap, not loaded yet: undo it
+    _policy["requested"] = want
+    _arm_host_precision()
+
+
+def _arm_host_precision() -> bool:
+    """Set the ISA cap for the policy without loading anything (so that any first load of the
+    CPU plugin, e.g. the cache check running a cached program, honours it); True if set."""
+    if _cpu_plugin_loaded() or "armed" in _policy:
+        return _policy.get("armed") == "yes"
+    want = _policy.setdefault("requested", os.environ.get(PRECISION_ENV, "f32"))
+    armed = want == "f32" and "ONEDNN_MAX_CPU_ISA" not in os.environ
+    if armed:
+        os.environ["ONEDNN_MAX_CPU_ISA"] = _F32_ISA_CAP
+    _policy["armed"] = "yes" if armed else "no"
+    return armed
+
+
+def _apply_host_precision() -> None:
+    """Load the CPU plugin under this process's policy (f32 unless told otherwise), once."""
+    capped = _arm_host_precision()
+    if "applied" in _policy:
+        return
+    if _cpu_plugin_loaded() and not capped:
+        _policy.setdefault("requested", "cpu-default")
+        _policy["applied"] = "plugin already loaded"
+        return
+    import openvino as ov
+
+    try:
+        ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT")  # loads it; oneDNN latches
+    finally:
+        if capped:
+            os.environ.pop("ONEDNN_MAX_CPU_ISA", None)  # latched; keep it from children
+    _policy["applied"] = f"ONEDNN_MAX_CPU_ISA={_F32_ISA_CAP}" if capped else "none"
+
+
+def _cpu_bf16_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return ""
+    return ", ".join(sorted({f for f in flags if f.startswith("amx") or f == "avx512_bf16"}))
+
+
+def host_precision() -> tuple[str, str]:
+    """(precision, why) that OpenVINO CPU programs run in here: the CPU plugin's default
+    INFERENCE_PRECISION_HINT, which ExecuTorch's runtime cannot override per program."""
+    import openvino as ov
+
+    _apply_host_precision()
+    value = str(ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT").get_type_name())
+    precision = _SHORT.get(value, value)
+    flags = _cpu_bf16_flags()
+    cpu = f" on this CPU ({flags})" if flags else " on this CPU"
+    if _policy.get("applied", "").startswith("ONEDNN_MAX_CPU_ISA"):
+        why = f"forced f32: {_policy['applied']} set before OpenVINO's CPU plugin loaded"
+    elif os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        why = f"ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']} in the environment"
+    else:
+        why = "OpenVINO CPU default INFERENCE_PRECISION_HINT" + cpu
+        forced = _policy.get("requested") == "f32"
+        if forced and _policy.get("applied") == "plugin already loaded" and precision != "f32":
+            why += " (the CPU plugin was loaded before etworkbench could force f32)"
+    return precision, why
+
+
+def run_precision(requested: str | None) -> tuple[str, str, str | None]:
+    """(precision, why, refusal) for an OpenVINO host run; refusal says why `requested`
+    cannot be had in this process (None when it can, or when nothing was requested)."""
+    if requested is not None and requested not in PRECISIONS:
+        from ..errors import UsageError
+
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}; got {requested!r}")
+    if requested is not None and not _cpu_plugin_loaded() and "requested" not in _policy:
+        set_host_precision("f32" if requested == "f32" else "cpu-default")
+    precision, why = host_precision()
+    refusal = None
+    if requested is not None and requested != precision:
+        refusal = (
+            f"OpenVINO CPU runs in this process use {precision} ({why}); {requested} was asked. "
+            f"The precision is fixed when OpenVINO's CPU plugin first loads: start a new process "
+            f"with {PRECISION_ENV}={'f32' if requested == 'f32' else 'cpu-default'} "
+            f"(or etwb --run-precision {requested})"
+        )
+    return precision, why, refusal
+
+
 class Openvino(Backend):
     name = "openvino"
     title = "OpenVINO"
@@ -60,12 +197,14 @@ class Openvino(Backend):
     notes = "Compiled for device CPU here; GPU/NPU need the matching OpenVINO plugins."
 
     def probe(self) -> Availability:
+        _arm_host_precision()  # before anything here can load OpenVINO's CPU plugin
         return probe_imports("openvino", "executorch.backends.openvino.partitioner", hint=self.hint)
 
     def partitioners(self, scheme: str) -> list[Any]:
         from executorch.backends.openvino.partitioner import OpenvinoPartitioner
         from executorch.exir.backend.compile_spec_schema import CompileSpec
 
+        _apply_host_precision()  # the CPU plugin loads while lowering: fix the run precision now
         return [OpenvinoPartitioner([CompileSpec("device", b"CPU")])]
 
     @functools.cached_property

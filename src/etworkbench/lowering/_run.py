@@ -92,6 +92,10 @@ class RunReport:
     failure: Failure | None = None
     profile: Profile | None = None
     host: dict[str, Any] = field(default_factory=dict)
+    # Float compute precision the runtime really used when a backend picks it at run time
+    # (OpenVINO CPU: f32 | bf16 | f16), and why; None when the program runs as lowered.
+    precision: str | None = None
+    precision_note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -114,6 +118,7 @@ class RunReport:
             f"run: {lat.median:.3f} ms median (p90 {lat.p90:.3f}, {lat.repeats} runs)  "
             f"max abs err {err.max_abs:.2e}{rel}  mean {err.mean_abs:.2e}{top1}{mem}  "
             f"({self.inputs_checked} inputs)"
+            + (f"  computed in {self.precision} ({self.precision_note})" if self.precision else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,46 +175,60 @@ def runnability(result: Any) -> tuple[str, str] | None:
 # -- inputs and comparison --------------------------------------------------------------------
 
 
-def random_like(inputs: tuple, count: int, seed: int) -> list[tuple]:
-    """`count` input tuples with the shapes and dtypes of `inputs`, from a seeded generator.
+def random_like(inputs: Any, count: int, seed: int) -> list[Any]:
+    """`count` copies of `inputs` (any pytree: an args tuple, `(args, kwargs)`, nested) with
+    each tensor leaf redrawn at its shape and dtype from a seeded generator.
 
     Floats are standard normal; integers are drawn within the example's own [min, max] (so
-    token ids stay in range); booleans are fair coins; plain numbers are kept as given.
+    token ids stay in range); booleans are fair coins; plain values (fixed into the program at
+    export) are kept as given.
     """
     import torch
+    from torch.utils._pytree import tree_map
 
     generator = torch.Generator().manual_seed(seed)
-    batches = []
-    for _ in range(count):
-        batch = []
-        for value in inputs:
-            if not isinstance(value, torch.Tensor):
-                batch.append(value)
-            elif value.dtype.is_floating_point:
-                batch.append(torch.randn(value.shape, generator=generator).to(value.dtype))
-            elif value.dtype == torch.bool:
-                batch.append(torch.randint(0, 2, value.shape, generator=generator).bool())
-            else:
-                low = int(value.min()) if value.numel() else 0
-                high = int(value.max()) + 1 if value.numel() else 1
-                batch.append(
-                    torch.randint(low, high, value.shape, generator=generator, dtype=value.dtype)
-                )
-        batches.append(tuple(batch))
-    return batches
+
+    def redraw(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor):
+            return value
+        if value.dtype.is_floating_point:
+            return torch.randn(value.shape, generator=generator).to(value.dtype)
+        if value.dtype == torch.bool:
+            return torch.randint(0, 2, value.shape, generator=generator).bool()
+        low = int(value.min()) if value.numel() else 0
+        high = int(value.max()) + 1 if value.numel() else 1
+        return torch.randint(low, high, value.shape, generator=generator, dtype=value.dtype)
+
+    return [tree_map(redraw, inputs) for _ in range(count)]
 
 
 def _tensors(outputs: Any) -> list[Any]:
+    """The tensor leaves of an output pytree, in the order the runtime returns them."""
     import torch
     from torch.utils._pytree import tree_leaves
 
     return [t for t in tree_leaves(outputs) if isinstance(t, torch.Tensor)]
 
 
+def _output_names(outputs: Any) -> list[str]:
+    """`output[1][0]` for each tensor leaf of eager's (nested) output, for error messages."""
+    import torch
+    from torch.utils._pytree import keystr, tree_flatten_with_path
+
+    if isinstance(outputs, torch.Tensor):
+        return ["output"]
+    leaves = tree_flatten_with_path(outputs)[0]
+    return ["output" + keystr(path) for path, leaf in leaves if isinstance(leaf, torch.Tensor)]
+
+
 def compare_outputs(
-    references: list[list[Any]], outputs: list[list[Any]], classifier: bool
+    references: list[list[Any]],
+    outputs: list[list[Any]],
+    classifier: bool,
+    names: list[str] | None = None,
 ) -> OutputError:
-    """Element-wise error over all output tensors; top-k agreement on the first output."""
+    """Error over the output tensors leaf by leaf (nested outputs flattened in pytree order, as
+    the runtime returns them); top-k agreement on the first output. `names` label the leaves."""
 
     max_abs, abs_sum, count, ref_max = 0.0, 0.0, 0, 0.0
     top1_hits = top5_hits = rows = 0
@@ -219,10 +238,11 @@ def compare_outputs(
             raise ValueError(
                 f"the program returned {len(out_list)} tensors, eager returned {len(ref_list)}"
             )
-        for ref, out in zip(ref_list, out_list, strict=True):
+        for index, (ref, out) in enumerate(zip(ref_list, out_list, strict=True)):
             if tuple(ref.shape) != tuple(out.shape):
+                where = names[index] if names and index < len(names) else f"output {index}"
                 raise ValueError(
-                    f"output shape {list(out.shape)} differs from eager {list(ref.shape)}"
+                    f"{where} shape {list(out.shape)} differs from eager {list(ref.shape)}"
                 )
             diff = (out.double() - ref.double()).abs()
             if diff.numel():
@@ -358,18 +378,24 @@ def run_program(
     result: Any,
     inputs: tuple | None = None,
     *,
+    kwargs: dict | None = None,
     random_inputs: int = 4,
     repeats: int = 20,
     warmup: int = 3,
     seed: int = 0,
     profile: bool = False,
+    precision: str | None = None,
 ) -> RunReport:
     """Run `result`'s .pte here: latency on `inputs`, error against eager, peak memory.
 
-    `inputs` defaults to the model's example inputs; `random_inputs` more seeded random
-    inputs of the same shapes are checked for error too. With `profile=True` the program is
+    `inputs` (positional args) and `kwargs` default to the model's example inputs and kwargs;
+    `random_inputs` more seeded random inputs of the same structure are checked for error too.
+    The program takes every leaf of `(args, kwargs)` as one flat list (plain ints and None
+    included), eager is called as `module(*args, **kwargs)`. With `profile=True` the program is
     loaded a second time with ETDump enabled (kept out of the timed runs) and per-event times
-    are attached as `report.profile`.
+    are attached as `report.profile`. `precision` ("f32" | "bf16" | "f16") asks OpenVINO
+    programs for that compute precision (None: f32, unless the process chose otherwise; see
+    `backends.openvino.set_host_precision`); `report.precision` says what was really used.
     """
     import torch
 
@@ -385,8 +411,20 @@ def run_program(
     spec = result._model_spec
     if spec is None:
         return RunReport("not run", reason="no eager model on this result to compare against")
-    base = tuple(inputs) if inputs is not None else tuple(spec.example_inputs)
-    checks = [base, *random_like(base, random_inputs, seed)]
+    from ..models._inputs import flat_inputs
+
+    base_kwargs = dict(spec.example_kwargs if kwargs is None else kwargs)
+    # The program's inputs follow the example kwargs' order (pytree order of export).
+    order = {key: index for index, key in enumerate(spec.example_kwargs)}
+    base_kwargs = dict(sorted(base_kwargs.items(), key=lambda kv: order.get(kv[0], len(order))))
+    base_pair = (tuple(inputs) if inputs is not None else tuple(spec.example_inputs), base_kwargs)
+    pairs = [base_pair, *random_like(base_pair, random_inputs, seed)]
+    checks = [flat_inputs(args, kw) for args, kw in pairs]
+    base = checks[0]
+    compute, compute_note, refusal = _compute_precision(result, precision)
+    if refusal:
+        return RunReport("not run", reason=refusal, host=host, precision=compute,
+                         precision_note=compute_note)  # fmt: skip
 
     from executorch.runtime import Runtime
 
@@ -415,8 +453,10 @@ def run_program(
             memory.sample()
         eager = copy.deepcopy(spec.module)  # eager calls must not change the user's module
         with torch.no_grad():
-            references = [_tensors(eager(*batch)) for batch in checks]
-        error = compare_outputs(references, outputs, spec.classifier)
+            eager_outputs = [eager(*args, **kw) for args, kw in pairs]
+        references = [_tensors(out) for out in eager_outputs]
+        names = _output_names(eager_outputs[0])
+        error = compare_outputs(references, outputs, spec.classifier, names)
     except Exception as exc:
         from ._triage import triage
 
@@ -432,10 +472,21 @@ def run_program(
         load_ms=round(load_ms, 3),
         inputs_checked=len(checks),
         host=host,
+        precision=compute,
+        precision_note=compute_note,
     )
     if profile:
         report.profile = profile_program(result._buffer, base)
     return report
+
+
+def _compute_precision(result: Any, requested: str | None) -> tuple[str | None, str, str | None]:
+    """(precision, why, refusal): OpenVINO fixes its CPU precision per process, not per .pte."""
+    if "openvino" not in result.backends:
+        return None, "", None  # runs as lowered; `precision` steers OpenVINO programs only
+    from ..backends.openvino import run_precision
+
+    return run_precision(requested)
 
 
 def _latency(times: list[float], warmup: int) -> Latency:
@@ -453,7 +504,7 @@ def _latency(times: list[float], warmup: int) -> Latency:
 # -- ETDump -----------------------------------------------------------------------------------
 
 
-def profile_program(buffer: bytes, inputs: tuple, executions: int = 5) -> Profile:
+def profile_program(buffer: bytes, inputs: list, executions: int = 5) -> Profile:
     """Per-event times from an ETDump: delegate calls, ops inside delegates, CPU kernels.
 
     Needs a runtime built with the event tracer (the pip wheel is). Delegate-internal events
