@@ -40,6 +40,6 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 echo "setup: installing the pinned stack into $VENV (first time: a few minutes, about 6 GB)"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e '.[dev]'
+"$VENV/bin/python" -m pip install -q -e '.[dev,models]'
 echo "$want" > "$STAMP"
 echo "setup: done"

@@ -10,7 +10,7 @@ import ipywidgets as W
 from ..backends import list_backends
 from ..models import list_models
 
-CUSTOM = "(file.py:factory or module:factory)"
+CUSTOM = "(file.py:factory, module:factory, timm:, hf:)"
 PYTHON = "(module passed from Python)"
 
 
@@ -23,7 +23,11 @@ class Controls(W.VBox):
             options.insert(0, PYTHON)
         self.model = W.Dropdown(options=options, value=options[0], description="model")
         self.reference = W.Text(
-            placeholder="my_model.py:build  or  pkg.mod:build", layout={"width": "320px"}
+            placeholder="my_model.py:build, pkg.mod:build, timm:resnet18, hf:bert?num_hidden_layers=2",
+            tooltip="file.py:factory or module:factory returning (module, example_inputs); "
+            "timm:NAME or hf:MODEL_TYPE[?key=value,...] build those libraries' models with "
+            "random weights, offline (pip install 'etworkbench[models]')",
+            layout={"width": "480px"},
         )
         self.reference.layout.display = "none"
         self.model.observe(self._model_changed, "value")
