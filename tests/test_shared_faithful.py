@@ -1,7 +1,7 @@
 """The shared export step lowers exactly what executorch lowers from a fresh export.
 
-Models whose graphs depend on how the export is handled (tests/fixtures/scalar_models.py): a
-tensor attribute used as numbers, `.item()` of a buffer (a data-dependent symbol), a grid built
+Models whose graphs depend on how the export is handled (the conformance corpus's "tricky"
+models): a tensor attribute used as numbers, `.item()` of a buffer (a data-dependent symbol), a grid built
 from the feature map's size. Each backend of one `lower()` call is compared with the plain API
 on a freshly built module: per-op counts (`get_delegation_info`), delegate subgraphs, and .pte
 bytes where the backend is deterministic (XNNPACK, Vulkan). The preview is held to the same
@@ -10,16 +10,21 @@ counts. The reference never goes through our pipeline.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from etworkbench import get_backend, lower, preview
+from etworkbench.conformance._tricky import build_tricky
 
-sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-import scalar_models  # noqa: E402
+CASES = ["tensor_attr_fill_sum", "buffer_item", "anchor_grid"]
+
+
+def _build(name: str) -> tuple[torch.nn.Module, tuple]:
+    """A fresh, seeded instance and its example inputs (the same on every call)."""
+    torch.manual_seed(0)
+    module, args, _ = build_tricky(name)
+    return module, args
+
 
 BACKENDS = ["xnnpack", "coreml", "vulkan"]
 DETERMINISTIC = {"xnnpack", "vulkan"}
@@ -30,7 +35,7 @@ def _plain(name: str, backend_name: str):
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
-    module, inputs = scalar_models.build(name)
+    module, inputs = _build(name)
     backend = get_backend(backend_name)
     kwargs = {"partitioner": backend.partitioners(backend.default_scheme)}
     config = backend.edge_compile_config()
@@ -66,12 +71,12 @@ def _ours(placement) -> dict:
 
 @pytest.fixture(scope="module")
 def plain():
-    return {(n, b): _plain(n, b) for n in scalar_models.CASES for b in BACKENDS}
+    return {(n, b): _plain(n, b) for n in CASES for b in BACKENDS}
 
 
-@pytest.mark.parametrize("name", list(scalar_models.CASES))
+@pytest.mark.parametrize("name", CASES)
 def test_one_call_for_three_backends_equals_the_plain_api(name, plain):
-    module, inputs = scalar_models.build(name)
+    module, inputs = _build(name)
     report = lower(module, BACKENDS, example_inputs=inputs, cache=False)
     _assert_same_as_plain(report, name, BACKENDS, plain)
 
@@ -90,9 +95,9 @@ def _assert_same_as_plain(report, name: str, backends: list[str], plain) -> None
             assert result.buffer == pte, backend
 
 
-@pytest.mark.parametrize("name", list(scalar_models.CASES))
+@pytest.mark.parametrize("name", CASES)
 def test_preview_places_like_the_plain_api(name, plain):
-    module, inputs = scalar_models.build(name)
+    module, inputs = _build(name)
     for _ in range(2):  # the second call is served from the preview's in-memory store
         report = preview(module, BACKENDS, example_inputs=inputs)
         for backend in BACKENDS:
@@ -108,7 +113,7 @@ def test_preview_places_like_the_plain_api(name, plain):
 
 def test_the_issue_table_numbers(plain):
     """The model from the report: XNNPACK 3 / 6, Core ML 7 / 1, Vulkan 7 / 1 (delegated / CPU)."""
-    counts = {b: _counts(plain[("tensor_attr_scalars", b)][0]) for b in BACKENDS}
+    counts = {b: _counts(plain[("tensor_attr_fill_sum", b)][0]) for b in BACKENDS}
     assert {b: (c["delegated"], c["cpu"]) for b, c in counts.items()} == {
         "xnnpack": (3, 6),
         "coreml": (7, 1),
@@ -119,7 +124,7 @@ def test_the_issue_table_numbers(plain):
 def test_symbols_in_the_graph_mean_fresh_exports_not_copies():
     from etworkbench.lowering._shared_edge import SharedExport, copies_are_faithful
 
-    module, inputs = scalar_models.build("buffer_item")
+    module, inputs = _build("buffer_item")
     exports = []
 
     def again():
@@ -131,12 +136,12 @@ def test_symbols_in_the_graph_mean_fresh_exports_not_copies():
     first, second = shared.functional(), shared.functional()
     assert first is not second and len(exports) == 1
     # A tensor attribute's `.item()` is folded by the functionalization: no symbol is left.
-    module, inputs = scalar_models.build("tensor_attr_scalars")
+    module, inputs = _build("tensor_attr_fill_sum")
     assert copies_are_faithful(torch.export.export(module, inputs).run_decompositions({}))
 
 
 @pytest.mark.slow
 def test_worker_processes_equal_the_plain_api(plain):
-    module, inputs = scalar_models.build("buffer_item")
+    module, inputs = _build("buffer_item")
     report = lower(module, ["xnnpack", "vulkan"], example_inputs=inputs, cache=False, jobs=2)
     _assert_same_as_plain(report, "buffer_item", ["xnnpack", "vulkan"], plain)

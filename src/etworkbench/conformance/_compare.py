@@ -46,6 +46,10 @@ class Side:
     fallback_with_reason: int = 0
     fallback_generic_reason: int = 0  # "no reason given by <backend>"
     fallback_without_reason: list[str] = field(default_factory=list)  # node names
+    preview: list[int] | None = None  # workbench only: [delegated, non-delegated] of preview()
+    preview_error: str | None = None
+    run_error: float | None = None  # workbench only: max abs error of the .pte vs eager
+    run_note: str | None = None  # why it was not run here
 
 
 @dataclass
@@ -198,7 +202,58 @@ def workbench_lower(case: Case, backend_name: str) -> tuple[Side, bytes | None]:
             side.fallback_with_reason += 1
     buffer = result.buffer
     side.pte_bytes, side.pte_sha256 = len(buffer), _sha(buffer)
+    _preview_counts(side, case, backend_name)
+    _run_error(side, result, case)
     return side, buffer
+
+
+def _preview_counts(side: Side, case: Case, backend_name: str) -> None:
+    """The placement preview (no compile) of a fresh build: it must place like the lowering."""
+    from .. import preview
+
+    try:
+        module, args, kwargs = case.build()
+        result = preview(module, [backend_name], example_inputs=args, example_kwargs=kwargs)
+        placed = result[backend_name]
+        if placed.status != "ok":
+            side.preview_error = placed.error.one_line if placed.error else placed.status
+            return
+        side.preview = [placed.placement.delegated_nodes, placed.placement.fallback_nodes]
+    except Exception as exc:
+        side.preview_error = _first_line(exc)
+
+
+def _run_error(side: Side, result: Any, case: Case) -> None:
+    """Max abs error of the lowered program against eager, where the runtime runs it here."""
+    import torch
+    from executorch.runtime import Runtime
+
+    from ..lowering._run import runnability
+    from ..models._inputs import flat_inputs
+
+    try:
+        refusal = runnability(result)
+        if refusal is not None:
+            side.run_note = refusal[1]
+            return
+        module, args, kwargs = case.build()
+        with torch.no_grad():
+            expected = torch.utils._pytree.tree_leaves(module(*args, **kwargs))
+        method = Runtime.get().load_program(result.buffer).load_method("forward")
+        outputs = method.execute(flat_inputs(args, kwargs))
+        pairs = [
+            (a, b)
+            for a, b in zip(outputs, expected, strict=False)
+            if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+        ]
+        if not pairs or any(a.shape != b.shape for a, b in pairs):
+            side.run_note = "outputs do not line up with eager's"
+            return
+        side.run_error = max(
+            float((a.double() - b.double()).abs().max()) if a.numel() else 0.0 for a, b in pairs
+        )
+    except Exception as exc:
+        side.run_note = f"run failed: {_first_line(exc)}"
 
 
 def op_diff(plain: dict[str, list[int]], work: dict[str, list[int]]) -> list[dict]:
@@ -235,6 +290,13 @@ def judge(result: CaseResult, deterministic: bool) -> CaseResult:
     ):
         if a != b:
             result.differences.append(f"{what}: plain {a}, workbench {b}")
+    if work.preview is not None and work.preview != [plain.delegated, plain.non_delegated]:
+        result.differences.append(
+            f"preview placement: plain {plain.delegated}/{plain.non_delegated}, "
+            f"preview {work.preview[0]}/{work.preview[1]}"
+        )
+    elif work.preview is None and work.preview_error:
+        result.differences.append(f"preview failed: {work.preview_error}")
     result.op_diff = op_diff(plain.ops, work.ops)
     if result.op_diff:
         result.differences.append(f"{len(result.op_diff)} op(s) counted differently")

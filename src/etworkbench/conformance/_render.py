@@ -17,6 +17,8 @@ _HEAD = (
     "plain export fails",
     ".pte equal / compared",
     "fallback reasons: specific / generic / none",
+    "preview equal / compared",
+    "runs here (max abs error vs eager)",
 )
 
 
@@ -34,6 +36,8 @@ def _cells(row: Row) -> list[str]:
         str(row.plain_export_fails),
         f"{row.pte_equal} / {row.pte_compared}",
         f"{row.fallback_with_reason} / {row.fallback_generic_reason} / {row.fallback_without_reason}",
+        f"{row.previews_equal} / {row.previews}",
+        f"{row.runs}" + (f" ({row.run_max_error:.2g})" if row.run_max_error is not None else ""),
     ]
 
 

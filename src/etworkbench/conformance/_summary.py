@@ -32,6 +32,10 @@ class Row:
     fallback_with_reason: int = 0
     fallback_generic_reason: int = 0
     fallback_without_reason: int = 0
+    previews_equal: int = 0  # preview() placed like the plain lowering
+    previews: int = 0
+    runs: int = 0  # workbench programs run here against eager
+    run_max_error: float | None = None
 
     @property
     def reason_coverage(self) -> float | None:
@@ -136,6 +140,12 @@ def summarize(records: list[dict], run: dict | None = None) -> ConformanceSummar
             row.fallback_with_reason += work.get("fallback_with_reason", 0)
             row.fallback_generic_reason += work.get("fallback_generic_reason", 0)
             row.fallback_without_reason += len(work.get("fallback_without_reason") or [])
+        if work.get("preview") is not None and plain.get("status") == "ok":
+            row.previews += 1
+            row.previews_equal += work["preview"] == [plain["delegated"], plain["non_delegated"]]
+        if work.get("run_error") is not None:
+            row.runs += 1
+            row.run_max_error = max(row.run_max_error or 0.0, work["run_error"])
         if plain.get("status") == "ok":
             table = ops.setdefault(record["backend"], {})
             for op, (delegated, fallback) in plain.get("ops", {}).items():

@@ -30,6 +30,21 @@ class TensorAttrScalars(nn.Module):
         return y
 
 
+class TensorAttrFillSum(nn.Module):
+    """The model of the report that found the shared-export bug: fills from a tensor attribute,
+    concatenated and summed (plain API: XNNPACK 3/6, Core ML 7/1, Vulkan 7/1 delegated/CPU)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strides = torch.tensor([8.0, 16.0, 32.0])
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        fills = [torch.full((1, 3, 1, 1), s) for s in self.strides]
+        return y * torch.cat(fills, 0).sum(0, keepdim=True)
+
+
 class TensorAttrFloats(nn.Module):
     """The same attribute converted with float(): a constant baked into the graph."""
 
@@ -55,6 +70,19 @@ class ItemOnParameter(nn.Module):
     def forward(self, x):
         scale = self.linear.weight.abs().max().item()
         return self.linear(x) * scale
+
+
+class BufferItem(nn.Module):
+    """`.item()` of a buffer: an unbacked symbol in the graph, so the shared export must not
+    hand out copies of it (they would share one shape environment)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("k", torch.tensor([2.0, 3.0]))
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return self.conv(x) + torch.full((1, 3, 1, 1), self.k[1].item())
 
 
 class ShapeArithmetic(nn.Module):
@@ -181,8 +209,10 @@ def _image(*shape: int) -> Callable[[], tuple]:
 # name -> (module class, inputs factory). Fresh objects on every call (see `tricky_cases`).
 TRICKY: dict[str, tuple[type[nn.Module], Callable[[], tuple]]] = {
     "tensor_attr_scalars": (TensorAttrScalars, _image(1, 3, 8, 8)),
+    "tensor_attr_fill_sum": (TensorAttrFillSum, _image(1, 3, 8, 8)),
     "tensor_attr_floats": (TensorAttrFloats, _image(1, 3, 8, 8)),
     "item_on_parameter": (ItemOnParameter, _image(2, 8)),
+    "buffer_item": (BufferItem, _image(1, 3, 8, 8)),
     "shape_arithmetic": (ShapeArithmetic, _image(2, 3, 8)),
     "attribute_in_forward": (AttributeInForward, _image(1, 3, 8, 8)),
     "anchor_grid": (AnchorGrid, _image(1, 3, 8, 8)),
