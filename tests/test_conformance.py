@@ -113,3 +113,13 @@ def test_every_tricky_model_on_xnnpack(tmp_path):
     main(["conformance", "--suite", "tricky", "--backends", "xnnpack", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rows"][0]["cases"] == 13
+
+
+def test_per_group_samples_each_operator_once():
+    from etworkbench.conformance._cases import select
+
+    cases = collect("ops").cases
+    sampled = select(cases, None, None, 1)
+    groups = [c.name.split("/", 1)[0] for c in sampled]
+    assert len(groups) == len(set(groups)) == len({c.name.split("/", 1)[0] for c in cases})
+    assert len(select(cases, ["add/*"], None, 2)) == 2

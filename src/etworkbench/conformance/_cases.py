@@ -64,8 +64,15 @@ def collect(suite: str) -> Collection:
     raise ValueError(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
 
 
-def select(cases: list[Case], patterns: list[str] | None, limit: int | None) -> list[Case]:
-    """Cases whose key matches any glob in `patterns` (all when none), then the first `limit`."""
+def select(
+    cases: list[Case],
+    patterns: list[str] | None,
+    limit: int | None,
+    per_group: int | None = None,
+) -> list[Case]:
+    """Cases whose key matches any glob in `patterns` (all when none), at most `per_group` of
+    each group (the name before its first "/": an operator file, a model family), then the
+    first `limit`. `per_group=1` samples every operator of the ops suite once."""
     import fnmatch
 
     if patterns:
@@ -76,4 +83,13 @@ def select(cases: list[Case], patterns: list[str] | None, limit: int | None) -> 
                 fnmatch.fnmatchcase(c.key, p) or fnmatch.fnmatchcase(c.name, p) for p in patterns
             )
         ]
+    if per_group:
+        taken: dict[str, int] = {}
+        sampled = []
+        for case in cases:
+            group = case.name.split("/", 1)[0]
+            if taken.get(group, 0) < per_group:
+                taken[group] = taken.get(group, 0) + 1
+                sampled.append(case)
+        cases = sampled
     return cases[:limit] if limit else cases

@@ -24,6 +24,13 @@ def add_conformance_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--limit", type=int, default=None, metavar="N", help="first N cases per suite")
     p.add_argument(
+        "--per-group",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N cases per operator file / model family (1: every operator once)",
+    )
+    p.add_argument(
         "--case",
         dest="patterns",
         action="append",
@@ -69,7 +76,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     suites = expand_suites(args.suite)
-    plan = make_plan(suites, args.backends, args.limit, args.patterns)
+    plan = make_plan(suites, args.backends, args.limit, args.patterns, args.per_group)
     for suite, missing in plan.not_collected.items():
         for category, why in missing.items():
             stderr_notify(f"not collected: {suite}/{category}: {why}")

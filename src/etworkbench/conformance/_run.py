@@ -45,6 +45,7 @@ def make_plan(
     backends: Sequence[str],
     limit: int | None = None,
     patterns: list[str] | None = None,
+    per_group: int | None = None,
 ) -> Plan:
     from ..backends import get_backend
 
@@ -67,7 +68,7 @@ def make_plan(
         plan.collected[suite] = len(collection.cases)
         if collection.not_collected:
             plan.not_collected[suite] = collection.not_collected
-        plan.cases.extend(select(collection.cases, patterns, limit))
+        plan.cases.extend(select(collection.cases, patterns, limit, per_group))
     return plan
 
 
