@@ -90,15 +90,14 @@ class SharedExport:
                 last = self._uses <= 0
             if self._original_given:
                 return self._fresh()
-            if not (self.copy_safe and _constant_state(self._functional) == self._constants):
-                self._original_given = True  # the first user; later ones export afresh
-                program, self._functional = self._functional, None
-                return program
-            if last:  # the last user: no copy needed, none is kept
-                self._original_given = True
-                program, self._functional = self._functional, None
-                return program
-            return copy_program(self._functional)
+            copyable = self.copy_safe and _constant_state(self._functional) == self._constants
+            if copyable and not last:
+                return copy_program(self._functional)
+            # The last user needs no copy; where copies are not faithful the first user takes
+            # the original and later ones export afresh.
+            self._original_given = True
+            program, self._functional = self._functional, None
+            return program
 
     def raw(self) -> Any:
         """An export as `torch.export` gives it, for executorch's own function."""
