@@ -16,10 +16,10 @@ import os
 import struct
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from .._compat.pte import DESERIALIZER_MODULE, LayoutError, deserialize_pte, lazy_layout
 from ..errors import PteFormatError, UsageError
 from ._forked import ForkedWorker
 
@@ -281,68 +281,30 @@ def _parse_guarded(
         )
 
 
-class _Bad(Exception):
-    """A structural problem found after parsing, worded for the user."""
+_Bad = LayoutError  # a structural problem found while parsing, worded for the user
+
+
+def _vec(items: Any) -> Any:
+    """A flatbuffer vector the deserializer left as None (absent in corrupt bytes): empty."""
+    return () if items is None else items
 
 
 def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
     """Parse with executorch's deserializer and reduce to plain data (picklable, small)."""
-    from executorch.exir._serialize._flatbuffer_program import (
-        _patch_generated_flatbuffer_aliases,
-    )
-    from executorch.exir._serialize._program import deserialize_pte_binary
-    from executorch.exir._serialize.generated.executorch_flatbuffer.Program import (
-        Program as LazyProgram,
-    )
     from executorch.exir.schema import DelegateCall, KernelCall
 
     # The segment table and delegate locations, read lazily before the deserializer inlines them.
-    _patch_generated_flatbuffer_aliases()  # what the deserializer does before it reads
-    lazy = LazyProgram.GetRootAs(data[:program_size], 0)
-    count = lazy.SegmentsLength()
-    if count * 16 > program_size:
-        raise _Bad(f"bad flatbuffer: segment table claims {count} entries")
-    segments = [(lazy.Segments(i).Offset(), lazy.Segments(i).Size()) for i in range(count)]
-    available = len(data) - segment_base if segment_base else 0
-    for i, (offset, size) in enumerate(segments):
-        if offset + size > available:
-            raise _Bad(
-                f"truncated or bad offsets: segment {i} spans bytes {segment_base + offset}-"
-                f"{segment_base + offset + size} but the file has {len(data)}"
-            )
-    if any(size for _, size in segments) and not segment_base:  # empty ones need no base
-        raise _Bad(f"bad header: the program lists {count} segments but no segment base offset")
-    spans = sorted((offset, offset + size, i) for i, (offset, size) in enumerate(segments) if size)
-    for (_, end, i), (start, _, j) in pairwise(spans):
-        if start < end:
-            raise _Bad(f"bad offsets: segments {i} and {j} overlap")
-    subsegments = [("constant", lazy.ConstantSegment())]
-    subsegments += [
-        ("mutable data", lazy.MutableDataSegments(i))
-        for i in range(lazy.MutableDataSegmentsLength())
-    ]
-    for what, sub in subsegments:
-        _check_subsegments(what, sub, segments, program_size)
-    plans = lazy.ExecutionPlanLength()
-    if plans * 4 > program_size:
-        raise _Bad(f"bad flatbuffer: execution plan table claims {plans} entries")
-    locations: list[list[int]] = []
-    for p in range(plans):
-        plan = lazy.ExecutionPlan(p)
-        n = plan.DelegatesLength()
-        if n * 4 > program_size:
-            raise _Bad(f"bad flatbuffer: method {p} claims {n} delegates")
-        locations.append([plan.Delegates(d).Processed().Location() for d in range(n)])
-    constant = lazy.ConstantSegment()
-    constant_in_segment = constant is not None and constant.OffsetsLength() > 0
+    segments, locations, constant_in_segment = lazy_layout(data, program_size, segment_base)
 
-    pte = deserialize_pte_binary(data)
+    pte = deserialize_pte(data)
     program = pte.program
-    inline = program.backend_delegate_data
+    inline = _vec(program.backend_delegate_data)
     methods = []
-    for p, plan in enumerate(program.execution_plan):
+    for p, plan in enumerate(_vec(program.execution_plan)):
         delegates = []
-        for d, delegate in enumerate(plan.delegates):
+        for d, delegate in enumerate(_vec(plan.delegates)):
+            if delegate.processed is None or d >= len(locations[p]):
+                raise _Bad(f"bad flatbuffer: method {plan.name!r} delegate {d} has no data")
             index = delegate.processed.index
             if index >= len(inline):
                 raise _Bad(
@@ -355,14 +317,16 @@ def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
                     "backend_id": str(delegate.id),
                     "location": "segment" if locations[p][d] == 1 else "inline",
                     "payload_bytes": len(inline[index].data),
-                    "compile_specs": [str(s.key) for s in delegate.compile_specs],
+                    "compile_specs": [str(s.key) for s in _vec(delegate.compile_specs)],
                 }
             )
-        ops = [f"{o.name}.{o.overload}" if o.overload else str(o.name) for o in plan.operators]
+        ops = [
+            f"{o.name}.{o.overload}" if o.overload else str(o.name) for o in _vec(plan.operators)
+        ]
         calls: Counter = Counter()
         instructions = delegate_calls = 0
-        for chain in plan.chains:
-            for instruction in chain.instructions:
+        for chain in _vec(plan.chains):
+            for instruction in _vec(chain.instructions):
                 instructions += 1
                 args = instruction.instr_args
                 if isinstance(args, KernelCall):
@@ -386,45 +350,26 @@ def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
                 "operators": {op: calls.get(op, 0) for op in dict.fromkeys(ops)},
                 "instructions": instructions,
                 "delegate_calls": delegate_calls,
-                "inputs": len(plan.inputs),
-                "outputs": len(plan.outputs),
+                "inputs": len(_vec(plan.inputs)),
+                "outputs": len(_vec(plan.outputs)),
             }
         )
     named = pte.named_data
-    constant_bytes = sum(len(b.storage) for b in program.constant_buffer)
+    constant_bytes = sum(len(b.storage) for b in _vec(program.constant_buffer))
     return {
         "version": int(program.version),
         "program_bytes": program_size,
         "segment_count": len(segments),
         "segment_bytes": sum(size for _, size in segments),
         "methods": methods,
-        "named_data_entries": len(named.pte_data) if named else 0,
-        "named_data_bytes": sum(len(b) for b in named.buffers) if named else 0,
+        "named_data_entries": len(_vec(named.pte_data)) if named else 0,
+        "named_data_bytes": sum(len(b) for b in _vec(named.buffers)) if named else 0,
         "constant_bytes": constant_bytes,
         "constant_location": ("segment" if constant_in_segment else "inline")
         if constant_bytes
         else "none",
         "mutable_data_bytes": sum(len(b.storage) for b in pte.mutable_data or []),
     }
-
-
-def _check_subsegments(what: str, sub: Any, segments: list, program_size: int) -> None:
-    """Tensor offsets inside a segment must be in order and inside it (else sizes overlap)."""
-    n = sub.OffsetsLength() if sub is not None else 0
-    if not n:
-        return
-    if n * 8 > program_size:
-        raise _Bad(f"bad flatbuffer: {what} segment claims {n} tensor offsets")
-    index = sub.SegmentIndex()
-    if index >= len(segments):
-        raise _Bad(f"bad offsets: {what} data is in segment {index} but there are {len(segments)}")
-    offsets = [sub.Offsets(j) for j in range(n)]
-    size = segments[index][1]
-    if any(b < a for a, b in pairwise(offsets)) or offsets[-1] > size:
-        raise _Bad(
-            f"bad offsets: {what} tensor offsets are out of order or past the end of "
-            f"segment {index} ({size} bytes)"
-        )
 
 
 def _report(label: str, total: int, parsed: dict[str, Any]) -> PteReport:
@@ -435,4 +380,4 @@ def _report(label: str, total: int, parsed: dict[str, Any]) -> PteReport:
     return PteReport(label, total, IDENTIFIER.decode(), methods=methods, **parsed)
 
 
-_WORKER = ForkedWorker(_parse_guarded, preload="executorch.exir._serialize._program")
+_WORKER = ForkedWorker(_parse_guarded, preload=DESERIALIZER_MODULE)

@@ -11,7 +11,7 @@ import functools
 import importlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -97,62 +97,46 @@ class Reasons:
         return list(self.by_node.get(node_name, []))
 
 
-class _WhyNoPartitionHandler(logging.Handler):
-    """Catches `WhyNoPartition` records that partitioners log at DEBUG level."""
+def _why_no_partition_sink(reasons: Reasons, backend: str) -> Callable[[logging.LogRecord], None]:
+    """Records `WhyNoPartition` messages that partitioners log at DEBUG level as reasons."""
 
-    def __init__(self, reasons: Reasons, backend: str) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.reasons, self.backend = reasons, backend
-
-    def emit(self, record: logging.LogRecord) -> None:
+    def sink(record: logging.LogRecord) -> None:
         from executorch.exir.backend.utils import WhyNoPartition
 
         msg = record.msg
         if isinstance(msg, WhyNoPartition) and msg.node is not None:
-            self.reasons.add(msg.node.name, self.backend, msg.reason)
+            reasons.add(msg.node.name, backend, msg.reason)
+
+    return sink
 
 
-@contextlib.contextmanager
-def capture_logger(logger_name: str, handler: logging.Handler, level: int) -> Iterator[None]:
-    """Attach `handler` to a logger for the duration of a lowering, then restore it."""
-    logger = logging.getLogger(logger_name)
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    logger.propagate = False  # keep the partitioner's debug chatter out of the user's output
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
+def capture_logger(
+    logger_name: str, sink: Callable[[logging.LogRecord], None], level: int
+) -> contextlib.AbstractContextManager:
+    """`sink(record)` for this thread's records to a logger while the block runs, kept out of
+    the user's output (thread-safe: `_compat.output.capture_log_records`)."""
+    from .._compat.output import capture_log_records
+
+    return capture_log_records(logger_name, sink, level)
 
 
-@contextlib.contextmanager
-def capture_reporter(reasons: Reasons, backend: str) -> Iterator[None]:
-    """Record every `WhyNoPartitionReporter.report_reject` (Arm and others) while active."""
-    from executorch.exir.backend.utils import WhyNoPartitionReporter
+def capture_reporter(reasons: Reasons, backend: str) -> contextlib.AbstractContextManager:
+    """Record every `WhyNoPartitionReporter.report_reject` (Arm and others) while active, under
+    `backend` when its partitioner is the one running (a priority group's other backends enter
+    this too; see `_compat.patches.current_backend`)."""
+    from .._compat.patches import capture_rejections
 
-    original = WhyNoPartitionReporter.report_reject
-
-    def report_reject(self, node, reason):  # noqa: ANN001 - mirrors executorch's signature
+    def sink(node: Any, reason: Any) -> None:
         reasons.add(node.name, backend, str(reason))
-        return original(self, node, reason)
 
-    WhyNoPartitionReporter.report_reject = report_reject
-    try:
-        yield
-    finally:
-        WhyNoPartitionReporter.report_reject = original
+    return capture_rejections(backend, sink)
 
 
 def op_name(target: Any) -> str:
     """`aten.mean.dim` / `aten.relu.default` for edge and aten overloads; else the plain name."""
-    overload = target if hasattr(target, "_schema") else getattr(target, "_op", target)
-    schema = getattr(overload, "_schema", None)
-    if schema is not None:
-        return f"{schema.name.replace('::', '.')}.{getattr(overload, '_overloadname', '') or 'default'}"
-    return str(getattr(target, "__name__", target))
+    from .._compat.torch import op_overload_name
+
+    return op_overload_name(target) or str(getattr(target, "__name__", target))
 
 
 class Backend:
@@ -172,6 +156,14 @@ class Backend:
     # Lowering time relative to XNNPACK (mobilenet_v2 / resnet18, benchmarks/RESULTS.md): parallel
     # workers start the slowest first, so the longest job does not start last.
     relative_cost: float = 1.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's `partitioners` tags what it builds with the backend's name, so the
+        reasons a partitioner gives are recorded under its own backend (priority groups)."""
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("partitioners")
+        if build is not None and not getattr(build, "tags_partitioners", False):
+            cls.partitioners = _tagging(build)
 
     # -- availability ----------------------------------------------------------------------
     def probe(self) -> Availability:
@@ -201,8 +193,8 @@ class Backend:
         with contextlib.ExitStack() as stack:
             stack.enter_context(capture_reporter(reasons, self.name))
             for logger_name in self.loggers:
-                handler = _WhyNoPartitionHandler(reasons, self.name)
-                stack.enter_context(capture_logger(logger_name, handler, logging.DEBUG))
+                sink = _why_no_partition_sink(reasons, self.name)
+                stack.enter_context(capture_logger(logger_name, sink, logging.DEBUG))
             yield
 
     def lowering_output(self) -> contextlib.AbstractContextManager:
@@ -233,10 +225,15 @@ class Backend:
         )
 
 
-@dataclass
-class LoweringPlan:
-    """The partitioners and configs for one program (one backend, or an ordered priority list)."""
+def _tagging(build: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    @functools.wraps(build)
+    def partitioners(self: Backend, *args: Any, **kwargs: Any) -> list[Any]:
+        from .._compat.patches import tag_partitioner
 
-    backends: list[Backend]
-    scheme: str
-    partitioners: list[Any] = field(default_factory=list)
+        built = build(self, *args, **kwargs)
+        for partitioner in built:
+            tag_partitioner(partitioner, self.name)
+        return built
+
+    partitioners.tags_partitioners = True  # type: ignore[attr-defined]
+    return partitioners

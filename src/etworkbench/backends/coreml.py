@@ -77,15 +77,12 @@ class CoreML(Backend):
     def probe(self) -> Availability:
         # coremltools logs version-support warnings and missing macOS-only proxies at import;
         # on Linux they are expected, and they would fill the notebook cell and CLI output.
-        ct_logger = logging.getLogger("coremltools")
-        level = ct_logger.level
-        ct_logger.setLevel(logging.ERROR)
-        try:
+        from .._compat.output import quiet_logger
+
+        with quiet_logger("coremltools", logging.ERROR):
             return probe_imports(
                 "coremltools", "executorch.backends.apple.coreml.partition", hint=self.hint
             )
-        finally:
-            ct_logger.setLevel(level)
 
     def partitioners(self, scheme: str) -> list[Any]:
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
@@ -121,31 +118,12 @@ class CoreML(Backend):
     @contextlib.contextmanager
     def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
         """Record Core ML's own skip messages per node (its `log_once` dedups across nodes)."""
-        from executorch.backends.apple.coreml.partition import coreml_partitioner as cp
+        from .._compat.backends import coreml_skips
 
-        support = cp._OperatorsSupportedForCoreMLBackend
-        original_check, original_log = support.is_node_supported, support.log_once
-        current: list[Any] = []
         backend = self.name
-
-        def is_node_supported(self_, submodules, node):  # noqa: ANN001 - executorch's signature
-            current.append(node)
-            try:
-                return original_check(self_, submodules, node)
-            finally:
-                current.pop()
-
-        def log_once(self_, msg: str) -> None:
-            if current:
-                reasons.add(current[-1].name, backend, msg)
-            return original_log(self_, msg)
-
-        support.is_node_supported, support.log_once = is_node_supported, log_once
-        try:
+        with coreml_skips(lambda node, msg: reasons.add(node.name, backend, msg)):
             with super().capture_reasons(reasons):
                 yield
-        finally:
-            support.is_node_supported, support.log_once = original_check, original_log
 
     def derived_reason(self, node: Any) -> str | None:
         if getattr(node, "op", None) != "call_function":

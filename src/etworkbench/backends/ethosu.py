@@ -52,7 +52,9 @@ class EthosU(Backend):
     def lowering_output(self) -> contextlib.AbstractContextManager:
         """Vela (run in-process by preprocess) prints its network summary to stdout: send it to
         stderr, so `etwb lower --json` stays one JSON document."""
-        return contextlib.redirect_stdout(sys.stderr)
+        from .._compat.output import route_stdout
+
+        return route_stdout(sys.stderr)
 
     def derived_reason(self, node: Any) -> str | None:
         return io_qdq_reason(node)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import io
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -30,23 +29,19 @@ def _nncf_quantize(captured: Any, batches: list) -> Any:
     import nncf
     import nncf.experimental.torch.fx as nncf_fx
 
+    from .._compat.output import quiet_logger, route_stdout
+
     # nncf logs and draws progress bars on stdout; stdout belongs to `etwb ... --json`.
-    nncf_logger = logging.getLogger("nncf")
-    level = nncf_logger.level
-    nncf_logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            return nncf_fx.quantize_pt2e(
-                captured,
-                _openvino_quantizer(),
-                subset_size=len(batches),
-                calibration_dataset=nncf.Dataset(batches, lambda batch: batch),
-                fast_bias_correction=True,
-                smooth_quant=False,
-                fold_quantize=False,
-            )
-    finally:
-        nncf_logger.setLevel(level)
+    with quiet_logger("nncf", logging.ERROR), route_stdout(sys.stderr):
+        return nncf_fx.quantize_pt2e(
+            captured,
+            _openvino_quantizer(),
+            subset_size=len(batches),
+            calibration_dataset=nncf.Dataset(batches, lambda batch: batch),
+            fast_bias_correction=True,
+            smooth_quant=False,
+            fold_quantize=False,
+        )
 
 
 # -- compute precision of host runs -----------------------------------------------------------
@@ -228,37 +223,26 @@ class Openvino(Backend):
         """OpenVINO prints "Op not supported: torch.ops.X" to stdout: keep it, per node, off stdout."""
         from executorch.backends.openvino.partitioner import OpenvinoOperatorsSupport
 
-        original = OpenvinoOperatorsSupport.is_node_supported
+        from .._compat.backends import openvino_prints
+
         backend = self.name
 
-        def is_node_supported(self_, submodules, node):  # noqa: ANN001 - executorch's signature
-            printed = io.StringIO()
-            with contextlib.redirect_stdout(printed):
-                supported = original(self_, submodules, node)
-            for line in printed.getvalue().splitlines():
-                if line.strip():
-                    reasons.add(node.name, backend, line.strip())
-            return supported
+        def sink(node: Any, line: str) -> None:
+            reasons.add(node.name, backend, line)
 
-        OpenvinoOperatorsSupport.is_node_supported = is_node_supported
-        try:
-            with super().capture_reasons(reasons):
-                yield
-        finally:
-            OpenvinoOperatorsSupport.is_node_supported = original
+        with openvino_prints(OpenvinoOperatorsSupport, sink), super().capture_reasons(reasons):
+            yield
 
     @functools.cached_property
-    def _support_table(self) -> frozenset[str]:
-        from executorch.backends.openvino.partitioner import OpenvinoOperatorsSupport
-        from openvino.frontend.pytorch.torchdynamo.op_support import OperatorSupport
+    def support_table(self) -> frozenset[str]:
+        from .._compat.backends import openvino_support_table
 
-        table = OperatorSupport([])._support_dict | OpenvinoOperatorsSupport.extended_support_dict
-        return frozenset(table)
+        return openvino_support_table()
 
     def derived_reason(self, node: Any) -> str | None:
         if getattr(node, "op", None) != "call_function" or isinstance(node.target, str):
             return None
         name = getattr(node.target, "__name__", None)
-        if name and name != "getitem" and f"torch.ops.{name}" not in self._support_table:
+        if name and name != "getitem" and f"torch.ops.{name}" not in self.support_table:
             return f"no OpenVINO implementation of {name}"
         return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,14 +16,14 @@ def _import_vulkan() -> Any:
     Its modules call `logging.getLogger("").setLevel(logging.INFO)` at import time, which
     would flood every notebook and CLI run with executorch's INFO chatter.
     """
-    root = logging.getLogger()
-    level = root.level
-    try:
+    from .._compat.backends import import_vulkan_passes
+    from .._compat.output import keep_logger_level
+
+    with keep_logger_level(""):
         from executorch.backends.vulkan import vulkan_preprocess  # noqa: F401
-        from executorch.backends.vulkan._passes import tag_memory_meta_pass  # noqa: F401
+
+        import_vulkan_passes()
         from executorch.backends.vulkan.partitioner import vulkan_partitioner
-    finally:
-        root.setLevel(level)
     return vulkan_partitioner
 
 
@@ -63,9 +62,9 @@ class Vulkan(Backend):
         return [VulkanPartitioner({"force_fp16": True} if scheme == "fp16" else {})]
 
     def edge_compile_config(self) -> Any | None:
-        from executorch.exir import EdgeCompileConfig
+        from .._compat.executorch import edge_compile_config
 
-        return EdgeCompileConfig(_skip_dim_order=False)
+        return edge_compile_config(skip_dim_order=False)
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:
@@ -82,21 +81,17 @@ class Vulkan(Backend):
     @contextlib.contextmanager
     def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
         """Record every `log_skip(node, reason)` of Vulkan's operator-support check."""
-        VulkanSupportedOperators = _import_vulkan().VulkanSupportedOperators  # noqa: N806
-        original = VulkanSupportedOperators.log_skip
+        from .._compat.backends import vulkan_skips
+
+        support = _import_vulkan().VulkanSupportedOperators
         backend = self.name
 
-        def log_skip(self_, node, reason):  # noqa: ANN001 - executorch's signature
+        def sink(node: Any, reason: Any) -> None:
             if node.op == "call_function":
                 reasons.add(node.name, backend, str(reason))
-            return original(self_, node, reason)
 
-        VulkanSupportedOperators.log_skip = log_skip
-        try:
-            with super().capture_reasons(reasons):
-                yield
-        finally:
-            VulkanSupportedOperators.log_skip = original
+        with vulkan_skips(support, sink), super().capture_reasons(reasons):
+            yield
 
     def derived_reason(self, node: Any) -> str | None:
         from executorch.backends.vulkan.op_registry import vulkan_supported_ops

@@ -23,7 +23,7 @@ class StoredAnswer:
 def answer_of(result: Any, spec: Any) -> StoredAnswer | None:
     """The program's answer on the example inputs, or None when it does not run here."""
     from ..models._inputs import flat_inputs
-    from ._run import runnability
+    from ..runtime import runnability
 
     try:
         if runnability(result) is not None:

@@ -62,7 +62,8 @@ class Calibration:
     def digest(self) -> str:
         """A content hash of the batches, so a calibrated program can be cached."""
         import torch
-        from torch.utils._pytree import keystr, tree_flatten_with_path
+
+        from .._compat.torch import keystr, tree_flatten_with_path
 
         h = hashlib.blake2b(digest_size=16)
         for batch in self.batches:
@@ -130,7 +131,7 @@ def _batches(data: Any, example: tuple[tuple, dict], where: str) -> list[tuple]:
 
 def _as_batch(item: Any, example: tuple[tuple, dict]) -> Batch:
     """One item of the data as `Batch(args, kwargs)`: the reading whose structure fits."""
-    from torch.utils._pytree import tree_structure
+    from .._compat.torch import tree_structure
 
     args, kwargs = example
     readings = []
@@ -173,7 +174,8 @@ def _split_tensor(tensor: Any, example: tuple[tuple, dict], where: str) -> list[
 
 def _has_tensor(tree: Any) -> bool:
     import torch
-    from torch.utils._pytree import tree_leaves
+
+    from .._compat.torch import tree_leaves
 
     return any(isinstance(leaf, torch.Tensor) for leaf in tree_leaves(tree))
 
@@ -181,7 +183,8 @@ def _has_tensor(tree: Any) -> bool:
 def _check_batch(batch: Batch, example: tuple[tuple, dict], where: str) -> None:
     """Same pytree structure as the example, then per leaf the same dtype and shape."""
     import torch
-    from torch.utils._pytree import tree_flatten_with_path
+
+    from .._compat.torch import tree_flatten_with_path
 
     args, kwargs = example
     if len(batch) != len(args):
@@ -227,7 +230,7 @@ def _path_name(path: tuple) -> str:
 
 def _first_difference(got: Any, want: Any, name: str) -> str | None:
     """Where two pytrees first differ in structure (a leaf for a leaf is no difference)."""
-    from torch.utils._pytree import tree_structure
+    from .._compat.torch import tree_structure
 
     if tree_structure(got) == tree_structure(want):
         return None

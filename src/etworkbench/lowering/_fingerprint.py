@@ -25,7 +25,8 @@ def program_fingerprint(exported: Any, args: tuple = (), kwargs: dict | None = N
 
     The inputs' values matter too: static quantization calibrates on them by default.
     """
-    import torch
+
+    from .._compat.torch import tree_flatten
 
     digest = hashlib.blake2b(digest_size=20)
 
@@ -53,7 +54,7 @@ def program_fingerprint(exported: Any, args: tuple = (), kwargs: dict | None = N
         for name in sorted(values):
             text(f"{kind}:{name}")
             _update_value(digest, values[name])
-    leaves, spec = torch.utils._pytree.tree_flatten((tuple(args), dict(kwargs or {})))
+    leaves, spec = tree_flatten((tuple(args), dict(kwargs or {})))
     text(spec)
     for leaf in leaves:
         _update_value(digest, leaf)

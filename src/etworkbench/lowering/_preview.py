@@ -21,15 +21,10 @@ from ..backends import Reasons
 from ..backends._base import op_name
 from ..models import load_model
 from ._cache import model_facts, model_fingerprint
+from ._compile import capture_all, reason_finder
 from ._exclude import exclude_partitioner, normalize_exclude_ops
 from ._fingerprint import Unkeyable
-from ._pipeline import (
-    _capture_all,
-    _reason_finder,
-    _scheme_for,
-    mark_unavailable,
-    program_groups,
-)
+from ._programs import mark_unavailable, program_groups, scheme_for
 from ._provenance import shared_provenance
 from ._results import BackendResult, LoweringReport
 from ._shared_edge import (
@@ -84,7 +79,7 @@ def preview(
     shared_export: list[Any] = []  # (key, SharedExport), or the export's exception
     for group in groups:
         label = "+".join(b.name for b in group)
-        scheme = _scheme_for(group, None)
+        scheme = scheme_for(group, None)
         result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name)
         result.preview = True
         report.results.append(result)
@@ -119,14 +114,14 @@ def preview(
             reasons = Reasons()
             owners: dict[str, tuple[str, str]] = {}
             excluded: dict[str, tuple[str, bool]] = {}
-            with _capture_all(group, reasons):
+            with capture_all(group, reasons):
                 for backend in group:
                     for index, partitioner in enumerate(backend.partitioners(scheme)):
                         if excluded_ops:
                             partitioner = exclude_partitioner(partitioner, excluded_ops, excluded)
                         _tag(partitioner, program, backend.name, index, owners)
             result.placement = analyze_tagged(
-                program.graph_module, owners, _reason_finder(group, reasons, excluded), op_name
+                program.graph_module, owners, reason_finder(group, reasons, excluded), op_name
             )
             result.timings_s["partition"] = round(time.perf_counter() - start, 4)
         except Exception as exc:
@@ -167,26 +162,29 @@ def _export_of(spec: Any) -> Any:
 def _decompose(group: list, scheme: str, shared: SharedExport, exclude: list[str]) -> Any:
     """The edge program `to_edge_transform_and_lower` would partition, from the shared export."""
     from executorch.exir import EdgeCompileConfig
-    from executorch.exir.program._program import _gen_edge_manager_for_partitioners
+
+    from .._compat import internals_supported
+    from .._compat.executorch import gen_edge_manager_for_partitioners
 
     partitioners = [p for backend in group for p in backend.partitioners(scheme)]
     if exclude:  # excluded ops are decomposed as usual, so the program differs
         partitioners = [exclude_partitioner(p, exclude, {}) for p in partitioners]
     config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
     config = config or EdgeCompileConfig()
-    if can_share(partitioners):
+    if internals_supported() and can_share(partitioners):
         return edge_manager(shared, partitioners, config).exported_program()
-    manager = _gen_edge_manager_for_partitioners(
-        {"forward": partitioners}, {"forward": shared.raw()}, config, None
-    )
+    manager = gen_edge_manager_for_partitioners(shared.raw(), partitioners, config)
     return manager.exported_program()
 
 
 def _tag(partitioner: Any, program: Any, backend: str, index: int, owners: dict) -> None:
     """Run one partitioner; nodes it tags that no earlier partitioner took become its delegates."""
+    from .._compat.patches import partitioning_for
+
     for node in program.graph.nodes:
         node.meta.pop("delegation_tag", None)
-    result = partitioner.partition(program)
+    with partitioning_for(backend):  # its reasons are recorded under `backend` only
+        result = partitioner.partition(program)
     for node in result.tagged_exported_program.graph.nodes:
         tag = node.meta.pop("delegation_tag", None)
         if tag is not None and node.op == "call_function" and node.name not in owners:

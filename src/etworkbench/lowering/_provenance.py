@@ -8,43 +8,36 @@ full lowering. NodeSource objects are never changed after they are built (torch 
 executorch 1.5.1 only read them; their one writer, `_from_dict`, builds a new one), so handing
 out the same object gives equal values: the produced .pte is byte-identical (tested in
 tests/test_shared_lowering.py). While a workbench lowering or preview runs,
-`NodeSource.__deepcopy__` returns the object itself; afterwards torch behaves as before.
+`NodeSource.__deepcopy__` returns the object itself; afterwards torch behaves as before. The
+patch itself lives in `etworkbench._compat.patches`; on library versions the workbench was not
+written for it is not applied (`etworkbench._compat.internals_supported`).
+
+The same region serializes workbench lowerings across threads: torch's tracing patches
+process-global state, so two cannot trace at once (`_compat.patches.exclusive_lowering`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 
-_lock = threading.Lock()
-_active = 0  # nested or concurrent users of the patch
-_installed = False  # whether the patch is ours to remove
-
-
-def _share(self, memo):  # the deepcopy protocol: the same object stands for its copy
-    return self
+from .._compat import internals_supported
 
 
 @contextlib.contextmanager
-def shared_provenance() -> Iterator[None]:
-    """Share NodeSource objects on deepcopy for the duration of the block (re-entrant)."""
-    global _active, _installed
-    try:
-        from torch.fx.traceback import NodeSource
-    except ImportError:  # a torch without provenance records: nothing to speed up
-        yield
-        return
-    with _lock:
-        if _active == 0 and "__deepcopy__" not in NodeSource.__dict__:
-            NodeSource.__deepcopy__ = _share
-            _installed = True
-        _active += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _active -= 1
-            if _active == 0 and _installed:
-                del NodeSource.__deepcopy__
-                _installed = False
+def lowering_region() -> Iterator[None]:
+    """One workbench lowering or preview (re-entrant): other threads' wait (torch's tracing is
+    process-global, see `_compat.patches.exclusive_lowering`), and NodeSource objects are
+    shared on deepcopy for the duration of the block (only on the versions it was checked on)."""
+    from .._compat.patches import exclusive_lowering, shared_node_sources
+
+    with exclusive_lowering():
+        if not internals_supported():
+            yield
+            return
+        with shared_node_sources():
+            yield
+
+
+# The name the engine and the preview decorate their entry points with.
+shared_provenance = lowering_region

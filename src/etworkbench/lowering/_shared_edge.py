@@ -18,13 +18,16 @@ Handing it out must not change what any backend lowers. Two ways a copy can, bot
 `copies_are_faithful` is that structural check, made at run time on the program itself.
 
 The rest mirrors executorch's `_gen_edge_manager_for_partitioners` and the tail of
-`to_edge_transform_and_lower` step for step (same calls, same order), with one more skip:
+`to_edge_transform_and_lower` step for step (same calls, same order; the mirror itself is in
+`etworkbench._compat.executorch`, the one place that touches executorch internals), with one
+more skip:
 executorch already skips a decomposition whose table matches no op in the graph on its
 `check_op_support is None` path; the same rule is applied on the EDGE_DO_NOT_DECOMP path. After
 the first functionalization such a call only re-traces the graph. Placements and .pte bytes are
 tested against the plain API (tests/test_shared_lowering.py, tests/test_shared_faithful.py).
 Programs whose partitioners transform before decomposition go through executorch's own function
-unchanged, from a fresh export.
+unchanged, from a fresh export; so does every program when the installed torch / executorch are
+not the versions the mirror was written for (`_compat.internals_supported()`, which warns once).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-METHOD = "forward"
+from .._compat import internals_supported
+from .._compat.executorch import METHOD  # noqa: F401 - the one method lowered, re-exported
+from .._compat.executorch import decompose_if_needed as _decompose_if_needed  # noqa: F401
 
 
 class SharedExport:
@@ -69,8 +74,12 @@ class SharedExport:
         """This process lowers one program from it (a forked worker): no copy is needed."""
         self._uses = 1
 
-    def prepare(self) -> SharedExport:
-        """Functionalize now (before forking workers that inherit it); returns self."""
+    def prepare(self, always: bool = False) -> SharedExport:
+        """Functionalize now (before forking workers that inherit it); returns self. Not on
+        the public path (`_compat.internals_supported()` False, which never uses it) unless
+        `always`."""
+        if not (always or internals_supported()):
+            return self
         with self._lock:
             if self._functional is None and not self._original_given:
                 start = time.perf_counter()
@@ -82,7 +91,7 @@ class SharedExport:
 
     def functional(self) -> Any:
         """A functionalized program for one lowering."""
-        self.prepare()
+        self.prepare(always=True)
         with self._lock:
             last = False
             if self._uses is not None:
@@ -129,6 +138,8 @@ def copies_are_faithful(program: Any) -> bool:
     """
     import torch
 
+    from .._compat.torch import tree_leaves
+
     symbolic = (torch.SymInt, torch.SymFloat, torch.SymBool)
     for module in program.graph_module.modules():
         graph = getattr(module, "graph", None)
@@ -137,7 +148,7 @@ def copies_are_faithful(program: Any) -> bool:
         for node in graph.nodes:
             if node.meta.get("unbacked_bindings"):
                 return False
-            for leaf in torch.utils._pytree.tree_leaves(node.meta.get("val")):
+            for leaf in tree_leaves(node.meta.get("val")):
                 if isinstance(leaf, symbolic):
                     return False
                 if isinstance(leaf, torch.Tensor) and any(
@@ -158,8 +169,10 @@ def _constant_state(program: Any) -> list[tuple[int, int, int]]:
     """Identity, storage and version counter of each tensor constant: any write changes one."""
     import torch
 
+    from .._compat.torch import tensor_version
+
     return [
-        (id(value), value.data_ptr(), value._version)
+        (id(value), value.data_ptr(), tensor_version(value))
         for value in program.constants.values()
         if isinstance(value, torch.Tensor)
     ]
@@ -188,107 +201,32 @@ def can_share(partitioners: list[Any]) -> bool:
 
 def to_edge_transform_and_lower(shared: SharedExport, partitioners: list[Any], config: Any) -> Any:
     """What `executorch.exir.to_edge_transform_and_lower(program, partitioner=..., compile_config=
-    config)` returns, starting from the shared functionalized program."""
+    config)` returns, starting from the shared functionalized program.
+
+    The step-by-step path is taken only on the library versions it mirrors
+    (`_compat.internals_supported()`); elsewhere, and for partitioners that transform before
+    decomposition, executorch's own function lowers a fresh export.
+    """
     from executorch.exir import EdgeCompileConfig
     from executorch.exir import to_edge_transform_and_lower as plain
 
     config = config or EdgeCompileConfig()
-    if not can_share(partitioners):
+    if not (internals_supported() and can_share(partitioners)):
         return plain(shared.raw(), partitioner=partitioners, compile_config=config)
     manager = edge_manager(shared, partitioners, config)
     return lower_manager(manager, partitioners, config)
 
 
 def edge_manager(shared: SharedExport, partitioners: list[Any], config: Any) -> Any:
-    """Mirror of `_gen_edge_manager_for_partitioners` for one method (see the module docstring)."""
-    from executorch.exir.program._program import (
-        EdgeProgramManager,
-        _can_skip_using_EDGE_DO_NOT_DECOMP,
-        _default_decomposition_table,
-        _generate_edge_program,
-        _remove_invalid_ops_for_not_decompose,
-        _replace_aten_ops_with_transformed_ops,
-        _restore_transformed_ops_to_aten_ops,
-    )
+    """Mirror of `_gen_edge_manager_for_partitioners` for one method (see the module docstring),
+    from the shared functionalized program (`_compat.executorch`)."""
+    from .._compat.executorch import edge_manager_for_partitioners
 
-    program = shared.functional()
-    final_ops_to_preserve: set = set()
-    if not partitioners:
-        table = _default_decomposition_table()
-        for op in config.preserve_ops:
-            table.pop(op, None)
-        program = program.run_decompositions(table)
-    for partitioner in partitioners:
-        ops_no_decomp, _ = partitioner.ops_to_not_decompose(program)
-        if _can_skip_using_EDGE_DO_NOT_DECOMP(partitioner, program):
-            table = _default_decomposition_table()
-            needing = [op for op in ops_no_decomp if table.pop(op, None) is not None]
-            program = _decompose_if_needed(program, table)
-            final_ops_to_preserve.update(needing)
-        else:
-            ops_no_decomp = _remove_invalid_ops_for_not_decompose(ops_no_decomp)
-            table = _default_decomposition_table()
-            for op in ops_no_decomp:
-                table.pop(op, None)
-            program = _decompose_if_needed(program, table)
-            preserved = (
-                _replace_aten_ops_with_transformed_ops(METHOD, program, {METHOD: [partitioner]})
-                or []
-            )
-            final_ops_to_preserve.update(preserved)
-            program = _decompose_if_needed(program, _default_decomposition_table())
-            _restore_transformed_ops_to_aten_ops(program)
-    preserve = list(final_ops_to_preserve)
-    edge = _generate_edge_program(config, program, preserve_ops=preserve)
-    config._core_aten_ops_exception_list = list(
-        set(config._core_aten_ops_exception_list) | set(preserve)
-    )
-    return EdgeProgramManager({METHOD: edge}, None, config, preserve)
-
-
-def _decompose_if_needed(program: Any, table: dict) -> Any:
-    """`program.run_decompositions(table)` unless no op in the graph is in `table`.
-
-    The program is already functionalized, so the call could only re-trace it; executorch
-    skips it by this very test on its other path.
-    """
-    from executorch.exir.graph_module import contains_any_call_fn_target_op
-
-    if contains_any_call_fn_target_op(program.graph_module, table):
-        return program.run_decompositions(table)
-    return program
+    return edge_manager_for_partitioners(shared.functional(), partitioners, config)
 
 
 def lower_manager(manager: Any, partitioners: list[Any], config: Any) -> Any:
     """The tail of `to_edge_transform_and_lower`: partition + preprocess, then its checks."""
-    from executorch.exir.program._program import (
-        _can_skip_using_EDGE_DO_NOT_DECOMP,
-        _remove_invalid_ops_for_not_decompose,
-        _sanity_check_graph_for_non_decomp_ops,
-    )
-    from executorch.exir.verification.verifier import EXIREdgeDialectVerifier
+    from .._compat.executorch import lower_edge_manager
 
-    for partitioner in partitioners:
-        manager = manager.to_backend({METHOD: partitioner})
-    program = manager._edge_programs[METHOD]
-    ops_set: set = set()
-    for partitioner in partitioners:
-        ops, check_op_support = partitioner.ops_to_not_decompose(program)
-        if not _can_skip_using_EDGE_DO_NOT_DECOMP(partitioner, program):
-            ops = _remove_invalid_ops_for_not_decompose(ops)
-        ops_set = ops_set.union(ops)
-        _sanity_check_graph_for_non_decomp_ops(
-            METHOD,
-            program,
-            ops_set,
-            check_op_support,
-            partitioner_name=partitioner.__class__.__name__,
-            generate_error=True,
-        )
-    if config._check_ir_validity:
-        EXIREdgeDialectVerifier(
-            edge_compile_config=config,
-            class_only=True,
-            preserve_ops=config.preserve_ops + list(ops_set),
-        )()(program.graph_module)
-    return manager
+    return lower_edge_manager(manager, partitioners, config)

@@ -2,8 +2,8 @@
 
 executorch runs decomposition, partitioning and each backend's preprocess inside one call. We
 time the partitioners' `partition()` and the backend preprocess entry points by wrapping them
-for the duration of one lowering, so a report can say where the seconds went and which stage
-raised.
+for the duration of one lowering (`_compat.patches`: thread-safe), so a report can say where
+the seconds went and which stage raised.
 """
 
 from __future__ import annotations
@@ -46,26 +46,23 @@ def timed_partition_and_preprocess(
     around_partition: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> Iterator[None]:
     """Time partition and preprocess; `around_partition()` is entered for each `partition()`
-    call only (reason capture: its debug logging must not slow the backend's compiler)."""
-    from executorch.exir.backend import backend_api
+    call only (reason capture: its debug logging must not slow the backend's compiler).
 
-    originals = {
-        name: getattr(backend_api, name)
-        for name in ("to_backend", "lower_all_submodules_to_backend")
-    }
-    for partitioner in partitioners:
-        partitioner.partition = clock.wrap(
-            "partition", _within(around_partition, partitioner.partition)
-        )
-    for name, fn in originals.items():
-        setattr(backend_api, name, clock.wrap("preprocess", fn))
-    try:
+    While a partitioner runs, `_compat.patches.current_backend()` names the backend that built
+    it, so a priority group's reasons are recorded under the backend that gave them. The
+    patches are thread-safe: they act for this thread only (see `_compat.patches`).
+    """
+    from .._compat.patches import around_partition as each_partition
+    from .._compat.patches import around_preprocess
+
+    def partition(partitioner: Any, fn: Any) -> Any:
+        return clock.wrap("partition", _within(around_partition, fn))
+
+    with (
+        each_partition(partitioners, partition),
+        around_preprocess(lambda fn: clock.wrap("preprocess", fn)),
+    ):
         yield
-    finally:
-        for name, fn in originals.items():
-            setattr(backend_api, name, fn)
-        for partitioner in partitioners:
-            partitioner.__dict__.pop("partition", None)
 
 
 def _within(context: Callable[[], contextlib.AbstractContextManager], fn: Any) -> Any:

@@ -13,8 +13,8 @@ import inspect
 from typing import Any
 
 import torch
-from torch.utils import _pytree as pytree
 
+from .._compat import torch as pytree
 from ..errors import UsageError
 
 ACCEPTED = "tensors, ints, floats, bools and None, nested in tuples, lists and dicts"
