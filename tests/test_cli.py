@@ -90,4 +90,7 @@ def test_lower_summary_text(tmp_path: Path):
     proc = run_cli("lower", "teaching_net", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert "Lowered 1/1 backends for teaching_net" in proc.stdout
-    assert "delegated 3 / fallback 4 nodes" in proc.stdout
+    assert (
+        "delegated 3 / CPU fallback 2 / structural 2 nodes, 60% delegated "
+        "(get_delegation_info: 3 delegated / 4 non-delegated)"
+    ) in proc.stdout

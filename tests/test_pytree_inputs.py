@@ -18,7 +18,7 @@ import torch
 from _checks import assert_matches_delegation_info
 
 from etworkbench import UsageError, load_model, lower, preview
-from etworkbench.lowering import _run
+from etworkbench import runtime as _run
 from etworkbench.lowering._calibration import load_calibration
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,9 +8,10 @@ import json
 import pytest
 
 from etworkbench import lower
+from etworkbench import runtime as _run
 from etworkbench.analysis.compare import runnable_pairs
-from etworkbench.lowering import BackendResult, _run
-from etworkbench.lowering._run import run_program, runnability
+from etworkbench.lowering import BackendResult
+from etworkbench.runtime import _host, run_program, runnability
 
 # Max abs error allowed against the float eager model, per scheme family. fp32 is absolute;
 # reduced-precision bounds are relative to the largest eager output magnitude.
@@ -35,14 +36,29 @@ def lowered(model: str, backend: str, scheme: str) -> BackendResult:
     return lower(model, [backend], scheme)[backend]
 
 
+_PAIRS_ERROR: list[str] = []
+
+
 def _pairs() -> list[tuple[str, str]]:
     try:
         return runnable_pairs()
-    except Exception:  # collection must not fail; the tests below then report nothing to run
+    except Exception as exc:  # collection must not fail; test_runnable_pairs_exist reports it
+        _PAIRS_ERROR.append(f"{type(exc).__name__}: {exc}")
         return []
 
 
-@pytest.mark.parametrize(("backend", "scheme"), _pairs())
+PAIRS = _pairs()
+
+
+def test_runnable_pairs_exist():
+    """The parametrized run test below must never be silently empty."""
+    assert not _PAIRS_ERROR, f"runnable_pairs() failed at collection: {_PAIRS_ERROR[0]}"
+    assert PAIRS, "runnable_pairs() is empty: no scheme of any backend would be run"
+    assert ("xnnpack", "fp32") in PAIRS, PAIRS  # XNNPACK always lowers and runs on this host
+    assert ("portable", "fp32") in PAIRS, PAIRS
+
+
+@pytest.mark.parametrize(("backend", "scheme"), PAIRS)
 def test_every_runnable_scheme_runs_close_to_eager(backend, scheme):
     model = MODEL_FOR_SCHEME.get(scheme, "tiny_convnet")
     result = lowered(model, backend, scheme)
@@ -125,7 +141,7 @@ def test_backend_that_does_not_run_on_host_says_why(monkeypatch, teaching_xnnpac
 
 
 def test_delegate_missing_from_runtime_registry_says_which(monkeypatch, teaching_xnnpack):
-    monkeypatch.setattr(_run, "registered_backends", lambda: ("QnnBackend",))
+    monkeypatch.setattr(_host, "registered_backends", lambda: ("QnnBackend",))
     report = run_program(teaching_xnnpack["xnnpack"])
     assert report.status == "not runnable here"
     assert report.reason == "runtime has no XnnpackBackend backend registered"
@@ -219,7 +235,7 @@ def test_cli_bad_repeats_is_usage_error(teaching_xnnpack, tmp_path, capsys):
 
 
 def test_cpu_kernel_missing_from_runtime_says_which(monkeypatch, teaching_xnnpack):
-    monkeypatch.setattr(_run, "registered_operators", lambda: frozenset())
+    monkeypatch.setattr(_host, "registered_operators", lambda: frozenset())
     report = run_program(teaching_xnnpack["xnnpack"])
     assert report.status == "not runnable here"
     assert report.reason.startswith("runtime has no kernel for aten::")

@@ -141,12 +141,12 @@ def test_umask_is_read_without_changing_it(umask):
 # -- fail before working: an unwritable out_dir is a UsageError before exporting --------------
 def test_lower_rejects_an_unwritable_out_dir_before_exporting(tmp_path, monkeypatch):
     from etworkbench import lower
-    from etworkbench.lowering import _pipeline
+    from etworkbench.lowering import _engine
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported before checking out_dir")
 
-    monkeypatch.setattr(_pipeline, "_export", no_export)
+    monkeypatch.setattr(_engine, "_export", no_export)
     (tmp_path / "afile").write_text("x")
     for out in (tmp_path / "afile", tmp_path / "afile" / "deeper" / "sub"):
         with pytest.raises(UsageError, match="afile' is a file, not a directory|it is a file"):

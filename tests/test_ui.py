@@ -91,9 +91,9 @@ def test_cancel_stops_the_running_workers(workbench, monkeypatch):
         calls.append(list(args[1]))
         progress = kwargs["progress"]
 
-        def progress_then_cancel(label, stage):
+        def progress_then_cancel(event):
             workbench.cancel()  # the user presses Cancel while the backends lower
-            progress(label, stage)
+            progress(event)
 
         return real(*args, **{**kwargs, "progress": progress_then_cancel})
 

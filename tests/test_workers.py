@@ -23,7 +23,7 @@ def test_worker_lowering_matches_in_process(teaching_xnnpack, tmp_path, monkeypa
         ["xnnpack"],
         out_dir=tmp_path,
         cache=False,  # lower for real in the worker, not from the session's cache
-        progress=lambda label, stage: stages.append(stage),
+        progress=lambda event: stages.append(event.stage),
     )
     (result,) = report.results
     assert result.ok, result.summary_line()
@@ -63,7 +63,7 @@ def test_parallel_workers_share_one_export_and_give_the_same_pte(tmp_path):
         cache=False,
         jobs=2,
         out_dir=tmp_path,
-        progress=lambda label, stage: stages.append((label, stage)),
+        progress=lambda event: stages.append((event.backend, event.stage)),
     )
     assert [r.ok for r in report.results] == [True, True], report.summary()
     for name in ("xnnpack", "vulkan"):
@@ -108,7 +108,9 @@ def test_cancel_stops_running_workers_and_writes_nothing(monkeypatch, tmp_path):
         jobs=2,
         cache=False,
         out_dir=tmp_path,
-        progress=lambda label, stage: started.append(label) if stage == "started worker" else None,
+        progress=lambda event: (
+            started.append(event.backend) if event.stage == "started worker" else None
+        ),
         stop=lambda: len(started) >= 2,
     )
     assert [r.error.stage for r in report.results] == ["cancel"] * 3, report.summary()
@@ -125,19 +127,18 @@ def test_a_worker_killed_halfway_through_a_message_fails_alone(monkeypatch, tmp_
     import struct
     from multiprocessing.connection import Connection
 
-    from etworkbench.lowering import _workers
+    from etworkbench.lowering import _worker_protocol
 
-    real_worker = _workers._worker
+    real_worker = _worker_protocol.lower_one
 
-    def cut_off(label, *args):  # forked workers inherit this patch
-        if label != "vulkan":
-            return real_worker(label, *args)
-        channel = next(a for a in args if isinstance(a, Connection))
+    def cut_off(request, channel: Connection):  # forked workers inherit this patch
+        if request.label != "vulkan":
+            return real_worker(request, channel)
         # A message header announcing 1000 bytes, ten of them, then death mid-message.
         os.write(channel.fileno(), struct.pack("!i", 1000) + b"x" * 10)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    monkeypatch.setattr(_workers, "_worker", cut_off)
+    monkeypatch.setattr(_worker_protocol, "lower_one", cut_off)
     plain = lower("tiny_convnet", ["xnnpack"], cache=False)["xnnpack"]
     report = lower("tiny_convnet", ["vulkan", "xnnpack"], jobs=2, cache=False, out_dir=tmp_path)
     assert report["xnnpack"].ok and report["xnnpack"].buffer == plain.buffer, report.summary()

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging as _logging
 
+from ._compat import PYTREE_LOGGER as _PYTREE_LOGGER
+
 # torch warns once per process that torchao registers an Enum with pytree (a deprecation that is
 # theirs, not the user's); it would otherwise be the first thing every notebook cell shows.
-_logging.getLogger("torch.utils._pytree").setLevel(_logging.ERROR)
+_logging.getLogger(_PYTREE_LOGGER).setLevel(_logging.ERROR)
 
 from .analysis.compare import Comparison, compare
 from .analysis.pte_file import PteReport, inspect_pte
@@ -22,6 +24,7 @@ from .backends import get_backend, list_backends
 from .errors import PteFormatError, UsageError, WorkbenchError
 from .lowering import BackendResult, Failure, LoweringReport, lower, preview
 from .models import ModelSpec, list_models, load_model
+from .progress import Progress
 
 __version__ = "0.1.0"
 
@@ -32,6 +35,7 @@ __all__ = [
     "LoweringReport",
     "ModelSpec",
     "PteFormatError",
+    "Progress",
     "PteReport",
     "UsageError",
     "WorkbenchError",

@@ -1,5 +1,6 @@
 """The lowering engine: export once, lower per backend, observe every stage."""
 
+from ..progress import Progress
 from ._pipeline import lower, pte_filename
 from ._preview import preview
 from ._results import BackendResult, LoweringReport, Sizes
@@ -9,6 +10,7 @@ __all__ = [
     "BackendResult",
     "Failure",
     "LoweringReport",
+    "Progress",
     "Sizes",
     "lower",
     "preview",

@@ -16,6 +16,7 @@ lowering is mostly Python; the workers use the cores instead.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import signal
@@ -25,7 +26,22 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from ..progress import Progress, ProgressCallback
+from . import _worker_protocol as protocol
 from ._results import BackendResult
+from ._worker_protocol import (
+    CANCELLED,
+    Exited,
+    Exported,
+    HubDone,
+    LowerRequest,
+    Started,
+    crash_message,
+    dispatch,
+    read_to_end,
+    receive,
+    timeout_message,
+)
 
 
 def can_fork() -> bool:
@@ -53,120 +69,87 @@ def _forked_process_setup(memory_limit: int | None = None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
 
 
-def _hub(
-    spec: Any,
-    jobs: list,
-    limit: int,
-    options: dict,
-    memory_limit: int | None,
-    channel: Connection,
-    writers: dict[str, Connection],
-) -> None:
+def _hub(request: LowerRequest, jobs: list, limit: int, channel: Connection, writers: dict) -> None:
     """Export once, then fork a worker per job (writing to `writers[label]`); report each start
     and exit on `channel`."""
     os.setpgid(0, 0)  # the caller cancels everything with one killpg
-    _forked_process_setup(memory_limit)
+    _forked_process_setup(request.memory_limit)
     import warnings
 
     warnings.filterwarnings("ignore")
-    from ._pipeline import shared_float_export
+    from ._engine import shared_float_export
 
     names = [name for job in jobs for name in job.backends]
     try:
         shared = shared_float_export(
-            spec,
+            request.model,
             names,
-            options["quantization"],
-            priority=options["priority"],
-            cache=options["cache"],
-            exclude_ops=options["exclude_ops"],
-            calibration=options["calibration"],
+            request.quantization,
+            priority=request.priority,
+            cache=request.cache,
+            exclude_ops=request.exclude_ops,
+            calibration=request.calibration,
         )
     except BaseException:  # noqa: BLE001 - e.g. a usage error: every worker reports it itself
         shared = None
-    channel.send(("exported", "", None))
+    channel.send(Exported())
     context = mp.get_context("fork")
     pending, running = list(jobs), {}
     while pending or running:
         while pending and len(running) < limit:
             job = pending.pop(0)
-            process = context.Process(
-                target=_forked_worker,
-                args=(job.label, spec, job.backends, options, writers, shared),
-                daemon=True,
+            own = dataclasses.replace(
+                request,
+                label=job.label,
+                backends=job.backends,
+                shared=shared,
+                memory_limit=None,  # the hub's is inherited
             )
+            process = context.Process(target=_forked_worker, args=(own, writers), daemon=True)
             process.start()
             writers[job.label].close()  # the worker holds the only writer: its death ends the pipe
             running[process.sentinel] = (job.label, process)
-            channel.send(("started", job.label, process.pid))
+            channel.send(Started(job.label, process.pid))
         for sentinel in wait(list(running)):
             label, process = running.pop(sentinel)
             process.join()
-            channel.send(("exited", label, process.exitcode))
-    channel.send(("hub_done", "", None))
+            channel.send(Exited(label, process.exitcode))
+    channel.send(HubDone())
     channel.close()
 
 
-def _forked_worker(
-    label: str, spec: Any, backends: list, options: dict, writers: dict, shared: Any
-) -> None:
+def _forked_worker(request: LowerRequest, writers: dict) -> None:
     _forked_process_setup()
     for other, writer in writers.items():  # inherited from the hub; only our own is ours
-        if other != label and not writer.closed:
+        if other != request.label and not writer.closed:
             writer.close()
-    channel = writers[label]
-    from ._workers import _worker
-
-    _worker(
-        label,
-        spec,
-        None,
-        backends,
-        options["quantization"],
-        options["priority"],
-        options["out_dir"],
-        None,  # the hub's memory limit is inherited
-        options["cache"],
-        options["exclude_ops"],
-        options["calibration"],
-        channel,
-        shared,
-    )
+    protocol.lower_one(request, writers[request.label])
 
 
 def run_forked(
-    spec: Any,
+    request: LowerRequest,
     jobs: list,
     *,
     limit: int,
-    options: dict,
     timeout: float | None,
-    memory_limit: int | None,
     cancelled: Callable[[], bool] | None,
-    notify: Callable[[str, str], None],
+    notify: ProgressCallback,
     finish: Callable[[Any, BackendResult], None],
     failed: Callable[[Any, str, str, str], BackendResult],
     remove_partial: Callable[[str], None],
 ) -> None:
-    """Run `jobs` through a hub; every job ends with `finish(job, result)`."""
-    from ._workers import (
-        CANCELLED,
-        _dispatch,
-        crash_message,
-        read_to_end,
-        receive,
-        timeout_message,
-    )
+    """Run `jobs` through a hub; every job ends with `finish(job, result)`.
 
+    `request` is what every job shares (its model the loaded `ModelSpec`); each worker gets it
+    with its own label and backends."""
+    memory_limit = request.memory_limit
     context = mp.get_context("fork")
     hub_reader, hub_writer = context.Pipe(duplex=False)
     pipes = {job.label: context.Pipe(duplex=False) for job in jobs}
     writers = {label: writer for label, (_, writer) in pipes.items()}
     readers = {label: reader for label, (reader, _) in pipes.items()}
     hub = context.Process(
-        target=_hub,
-        args=(spec, jobs, limit, options, memory_limit, hub_writer, writers),
-        daemon=False,
+        target=_hub, args=(request, jobs, limit, hub_writer, writers), daemon=False
     )
     by_label = {job.label: job for job in jobs}
     pids: dict[str, int] = {}
@@ -183,29 +166,34 @@ def run_forked(
         remove_partial(job.label)
         finish(job, failed(job, stage, kind, message))
 
-    def handle(message: tuple) -> None:
+    def handle(message: Any) -> None:
         nonlocal exported
-        kind, label, payload = message
-        job = by_label.get(label)
-        if kind == "exported":
+        if isinstance(message, Exported):
             exported = True
-        elif kind == "started" and job is not None:
-            pids[label], job.started = payload, time.monotonic()
-            notify(label, "started worker")
-        elif kind == "exited" and job is not None and job.result is None:
-            for left in read_to_end(readers[label]):
-                handle(left)
-            if job.result is None:
-                end(job, "worker", "WorkerCrashed", crash_message(payload, memory_limit))
-        elif kind not in ("hub_done", "exited", "started"):
-            _dispatch(message, open_jobs(), finish, notify, spec.name)
+        elif isinstance(message, HubDone):
+            pass
+        elif isinstance(message, Started):
+            job = by_label.get(message.label)
+            if job is not None:
+                pids[message.label], job.started = message.pid, time.monotonic()
+                notify(Progress(message.label, "started worker"))
+        elif isinstance(message, Exited):
+            job = by_label.get(message.label)
+            if job is not None and job.result is None:
+                for left in read_to_end(readers[message.label]):
+                    handle(left)
+                if job.result is None:
+                    crashed = crash_message(message.code, memory_limit)
+                    end(job, "worker", "WorkerCrashed", crashed)
+        else:
+            dispatch(message, open_jobs(), finish, notify, request.model.name)
 
     def drain() -> None:
         for reader in [hub_reader, *readers.values()]:
             for message in read_to_end(reader):
                 handle(message)
 
-    notify(jobs[0].label, "export")
+    notify(Progress(jobs[0].label, "export"))
     hub.start()
     for writer in [hub_writer, *writers.values()]:  # the hub and its workers hold them now
         writer.close()

@@ -8,6 +8,24 @@ from typing import Any
 CalibrationProgress = Callable[[int, int], None]  # (batches done, total)
 
 
+class ModelExportFailed(Exception):
+    """`torch.export` of the user's (possibly transformed) module failed, before any quantizer
+    ran: the lowering reports it at the export stage, as the plain API's user would see it."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _export_model(module: Any, inputs: tuple, kwargs: dict) -> Any:
+    import torch
+
+    try:
+        return torch.export.export(module, inputs, kwargs=kwargs)
+    except Exception as exc:
+        raise ModelExportFailed(exc) from exc
+
+
 def quantize(
     spec: Any,
     scheme: Any,
@@ -27,10 +45,10 @@ def quantize(
     if scheme.transform is not None:
         module = scheme.transform(copy_module(module), inputs)
     if scheme.quantizer is None:
-        return torch.export.export(module, inputs, kwargs=kwargs)
+        return _export_model(module, inputs, kwargs)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    exported = torch.export.export(module, inputs, kwargs=kwargs)
+    exported = _export_model(module, inputs, kwargs)
     captured = exported.module(**dict(scheme.capture_kwargs))
     report = progress or (lambda done, total: None)
     if scheme.pt2e is not None:  # the backend's own driver iterates the batches itself

@@ -2,8 +2,8 @@
 
 A backend that crashes the interpreter (a segfault in a native compiler), hangs, or eats all
 memory takes down only its own worker: its result says so and the kernel or CLI goes on. Each
-worker runs the ordinary in-process `lower()` for one program and sends the result back;
-progress messages stream back the same way. Each worker has a pipe of its own: a worker killed
+worker runs the in-process engine for one program (`_worker_protocol.lower_one`) and sends
+its result back; progress messages stream back the same way. Each worker has a pipe of its own: a worker killed
 halfway through a message (timeout, cancel, crash) can only cut its own pipe short, never hold a
 lock or garble the stream another worker writes to (as a shared multiprocessing.Queue would).
 On Linux the workers are forked from a hub that exported the model once (_fork_workers);
@@ -12,100 +12,30 @@ elsewhere each is a fresh `spawn` process.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..progress import Progress, ProgressCallback, ignore
+from . import _worker_protocol as protocol
 from ._fork_workers import can_fork, run_forked
-from ._pipeline import program_groups, pte_filename
+from ._programs import program_groups, pte_filename
 from ._results import BackendResult, LoweringReport
-from ._shared_edge import SharedExport
-from ._triage import Failure
-
-
-@dataclass
-class _Job:
-    label: str
-    backends: list[str]
-    process: Any = None
-    reader: Connection | None = None  # the parent's end of this worker's pipe
-    started: float = 0.0
-    result: BackendResult | None = None
-
-
-def _worker(
-    label: str,
-    model: Any,
-    example_inputs: Any,
-    backends: list[str],
-    quantization: str | None,
-    priority: bool,
-    out_dir: str | None,
-    memory_limit: int | None,
-    cache: bool,
-    exclude_ops: Any,
-    calibration: Any,  # a Calibration loaded by the parent, or None
-    channel: Connection,
-    shared: Any = None,  # forked workers: the hub's shared_float_export
-    example_kwargs: dict | None = None,
-) -> None:
-    """Child process body: lower one program, send ("progress", ...) then ("result", ...)."""
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
-    if isinstance(shared, SharedExport):  # not a _StageFailure to report
-        shared.use_once()
-    if memory_limit:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
-    from ._pipeline import lower
-
-    try:
-        report = lower(
-            model,
-            backends,
-            quantization,
-            example_inputs=example_inputs,
-            example_kwargs=example_kwargs,
-            priority=priority,
-            out_dir=out_dir,
-            cache=cache,
-            exclude_ops=exclude_ops,
-            calibration=calibration,
-            progress=lambda label, stage: channel.send(("progress", label, stage)),
-            _shared=shared,
-        )
-        for result in report.results:
-            result._model_spec = None  # the parent has its own; modules need not cross processes
-            result._answer = None  # tensors, for the cache entry the worker wrote; not sent
-        channel.send(("result", label, report))
-    except MemoryError:
-        channel.send(
-            (
-                "error",
-                label,
-                Failure(
-                    "lower",
-                    "MemoryError",
-                    f"worker exceeded the memory limit of {memory_limit} bytes",
-                ),
-            )
-        )
-    except UsageError as exc:
-        channel.send(("usage", label, str(exc)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, never lost
-        from ._triage import triage
-
-        channel.send(("error", label, triage("lower", exc)))
+from ._worker_protocol import (
+    CANCELLED,
+    Job,
+    LowerRequest,
+    crash_message,
+    dispatch,
+    failed_result,
+    read_to_end,
+    receive,
+    timeout_message,
+)
 
 
 def lower_in_workers(
@@ -121,7 +51,7 @@ def lower_in_workers(
     jobs: int | None = None,
     timeout: float | None = None,
     memory_limit: int | None = None,
-    progress: Callable[[str, str], None] | None = None,
+    progress: ProgressCallback | None = None,
     cancelled: Callable[[], bool] | None = None,
     cache: bool = True,
     exclude_ops: Sequence[str] | None = None,
@@ -146,23 +76,35 @@ def lower_in_workers(
         from ._calibration import load_calibration
 
         checked = load_calibration(calibration, spec.example_inputs, spec.example_kwargs)
-    transport = model if isinstance(model, str) else spec.module
-    transport_inputs = None if isinstance(model, str) else spec.example_inputs
-    transport_kwargs = None if isinstance(model, str) else spec.example_kwargs
+    by_name = isinstance(model, str)  # a spawned worker builds a named model itself
+    request = LowerRequest(
+        label="",
+        model=model if by_name else spec.module,
+        backends=[],
+        quantization=quantization,
+        example_inputs=None if by_name else spec.example_inputs,
+        example_kwargs=None if by_name else spec.example_kwargs,
+        priority=priority,
+        out_dir=str(out_dir) if out_dir else None,
+        cache=cache,
+        exclude_ops=exclude_ops,
+        calibration=checked,
+        memory_limit=memory_limit,
+    )
     groups = [[b.name for b in group] for group in program_groups(backends, priority)]
-    jobs_list = [_Job("+".join(g), g) for g in groups]
+    jobs_list = [Job("+".join(g), g) for g in groups]
     # Slowest first (see Backend.relative_cost): the last job to start should be a short one.
     start_order = sorted(
         jobs_list, key=lambda j: -sum(get_backend(b).relative_cost for b in j.backends)
     )
     limit = max(1, jobs or _default_jobs())
-    notify = progress or (lambda label, stage: None)
+    notify = progress or ignore
     context = mp.get_context("spawn")
     pending = list(start_order)
-    running: list[_Job] = []
+    running: list[Job] = []
     report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
 
-    def finish(job: _Job, result: BackendResult) -> None:
+    def finish(job: Job, result: BackendResult) -> None:
         result._model_spec = spec
         job.result = result
         if job in running:
@@ -170,25 +112,19 @@ def lower_in_workers(
         if on_result is not None:
             on_result(result)
 
+    def failed(job: Job, stage: str, kind: str, message: str) -> BackendResult:
+        return failed_result(job, spec.name, stage, kind, message)
+
     if can_fork():  # one export in a hub process, inherited by forked workers
         run_forked(
-            spec,
+            dataclasses.replace(request, model=spec, example_inputs=None, example_kwargs=None),
             start_order,
             limit=limit,
-            options={
-                "quantization": quantization,
-                "priority": priority,
-                "out_dir": str(out_dir) if out_dir else None,
-                "cache": cache,
-                "exclude_ops": exclude_ops,
-                "calibration": checked,
-            },
             timeout=timeout,
-            memory_limit=memory_limit,
             cancelled=cancelled,
             notify=notify,
             finish=finish,
-            failed=lambda job, stage, kind, text: _failed(job, spec.name, stage, kind, text),
+            failed=failed,
             remove_partial=lambda label: _remove_partial(out_dir, spec.name, label),
         )
         pending = []
@@ -197,119 +133,39 @@ def lower_in_workers(
             job = pending.pop(0)
             job.reader, writer = context.Pipe(duplex=False)
             job.process = context.Process(
-                target=_worker,
-                args=(
-                    job.label,
-                    transport,
-                    transport_inputs,
-                    job.backends,
-                    quantization,
-                    priority,
-                    str(out_dir) if out_dir else None,
-                    memory_limit,
-                    cache,
-                    exclude_ops,
-                    checked,
-                    writer,
-                ),
-                kwargs={"example_kwargs": transport_kwargs},
+                target=protocol.lower_one,
+                args=(dataclasses.replace(request, label=job.label, backends=job.backends), writer),
                 daemon=True,
             )
             job.started = time.monotonic()
             job.process.start()
             writer.close()  # the worker holds the only writer: its death ends the pipe
             running.append(job)
-            notify(job.label, "started worker")
+            notify(Progress(job.label, "started worker"))
         if cancelled and cancelled():
             for job in running + pending:
                 _stop(job, out_dir, spec.name)
-                finish(job, _failed(job, spec.name, "cancel", "Cancelled", CANCELLED))
+                finish(job, failed(job, "cancel", "Cancelled", CANCELLED))
             pending.clear()
             break
         for message in receive([job.reader for job in running if job.reader], 0.2):
-            _dispatch(message, running, finish, notify, spec.name)
+            dispatch(message, running, finish, notify, spec.name)
         for job in list(running):
             if timeout and time.monotonic() - job.started > timeout:
                 _stop(job, out_dir, spec.name)
-                finish(
-                    job,
-                    _failed(job, spec.name, "timeout", "TimeoutError", timeout_message(timeout)),
-                )
+                finish(job, failed(job, "timeout", "TimeoutError", timeout_message(timeout)))
             elif not job.process.is_alive() and job.result is None:
                 for message in read_to_end(job.reader):
-                    _dispatch(message, running, finish, notify, spec.name)
+                    dispatch(message, running, finish, notify, spec.name)
                 if job.result is None:
                     _stop(job, out_dir, spec.name)
                     crashed = crash_message(job.process.exitcode, memory_limit)
-                    finish(job, _failed(job, spec.name, "worker", "WorkerCrashed", crashed))
+                    finish(job, failed(job, "worker", "WorkerCrashed", crashed))
     report.results = [job.result for job in jobs_list if job.result is not None]
     return report
 
 
-CANCELLED = "cancelled by the user before this program finished; no file was written"
-
-
-def timeout_message(timeout: float) -> str:
-    return (
-        f"lowering took longer than {timeout:g} s and was stopped; "
-        "raise --timeout or pick a smaller model"
-    )
-
-
-def crash_message(code: int | None, memory_limit: int | None, where: str = "") -> str:
-    """What a worker that died without a result (`where`: during which step) is reported as."""
-    what = f"killed by signal {-code}" if code and code < 0 else f"exited with code {code}"
-    limit = f"; its memory limit was {memory_limit / 2**20:.0f} MB" if memory_limit else ""
-    return (
-        f"the worker process {what}{where} without a result (a crash or out-of-memory in the "
-        f"backend{limit}); other backends are unaffected"
-    )
-
-
-def _dispatch(message: tuple, running: list[_Job], finish, notify, model: str) -> None:
-    kind, label, payload = message
-    if kind == "progress":
-        notify(label, payload)
-        return
-    job = next((j for j in running if j.label == label), None)
-    if job is None:
-        return
-    if kind == "usage":
-        raise UsageError(payload)
-    if kind == "result":
-        finish(job, payload.results[0])
-    else:
-        finish(job, _failed(job, model, payload.stage, payload.type, payload.message))
-
-
-def receive(readers: list[Connection], timeout: float) -> list[tuple]:
-    """The messages waiting on these pipes (one per ready pipe), after at most `timeout` s.
-
-    A pipe that ends, or ends halfway through a message because its worker was killed, just
-    gives nothing more; the worker's exit is what reports it.
-    """
-    ready = wait([r for r in readers if not r.closed], timeout)
-    return [message for reader in ready for message in _recv(reader)]
-
-
-def read_to_end(reader: Connection | None) -> list[tuple]:
-    """Everything a finished worker left in its pipe (its result may still be in there)."""
-    messages: list[tuple] = []
-    while reader is not None and not reader.closed and reader.poll(0.5):
-        messages += _recv(reader)
-    return messages
-
-
-def _recv(reader: Connection) -> list[tuple]:
-    """The next message, or none (and the pipe closed) when it ended, even mid-message."""
-    try:
-        return [reader.recv()]
-    except (EOFError, OSError):
-        reader.close()
-        return []
-
-
-def _stop(job: _Job, out_dir: str | Path | None, model: str) -> None:
+def _stop(job: Job, out_dir: str | Path | None, model: str) -> None:
     """Kill a worker and remove any temp file its interrupted save left behind."""
     if job.process is not None and job.process.is_alive():
         job.process.kill()
@@ -324,12 +180,6 @@ def _remove_partial(out_dir: str | Path | None, model: str, label: str) -> None:
         stem = pte_filename(model, label, "fp32")[: -len(".pte")]
         for partial in Path(out_dir).glob(f".{stem}*.tmp"):
             partial.unlink(missing_ok=True)
-
-
-def _failed(job: _Job, model: str, stage: str, kind: str, message: str) -> BackendResult:
-    return BackendResult(
-        job.label, job.backends, "", "failed", model=model, error=Failure(stage, kind, message)
-    )
 
 
 def _default_jobs() -> int:

@@ -73,7 +73,7 @@ def with_overrides(reference: str, pairs: Iterable[str]) -> str:
 
 def load_reference(reference: str, config: Mapping[str, Any] | None = None) -> Any:
     """The `ModelSpec` of a `timm:` / `hf:` reference, built offline with random weights."""
-    from ._spec import SEED, ModelSpec
+    from ._model_spec import SEED, ModelSpec
 
     text = reference.strip()
     prefix, _, rest = text.partition(":")
@@ -217,7 +217,7 @@ def _build_timm(
 
 
 def _input_seed() -> int:
-    from ._spec import SEED
+    from ._model_spec import SEED
 
     return SEED + 2
 
@@ -256,7 +256,9 @@ class HFModel(nn.Module):
 
     def _call(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         out = self.model(**inputs, **self._extra)
-        leaves = torch.utils._pytree.tree_leaves(out)
+        from .._compat.torch import tree_leaves
+
+        leaves = tree_leaves(out)
         return tuple(x for x in leaves if isinstance(x, torch.Tensor))
 
 

@@ -8,38 +8,18 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._compat.torch import is_batch_norm
 from ..errors import UsageError, choices_hint
 from . import _nets, _refs
-from ._inputs import check_example, describe, describe_value
-
-SEED = 0
-
-
-@dataclass
-class ModelSpec:
-    """A model ready to export: eval-mode module, example args and kwargs (pytrees, see _inputs)."""
-
-    name: str
-    module: nn.Module
-    example_inputs: tuple
-    source: str = "python"  # "zoo", "file:<path>", "module:<name>", "python"
-    classifier: bool = False
-    example_kwargs: dict = field(default_factory=dict)
-
-    @property
-    def parameter_bytes(self) -> int:
-        return sum(p.numel() * p.element_size() for p in self.module.parameters())
-
-    def describe_inputs(self) -> str:
-        """`x: float32[1, 8, 16], state: (float32[1, 1, 32], float32[1, 1, 32]), scale=0.5`."""
-        return describe(self.module, tuple(self.example_inputs), dict(self.example_kwargs))
+from ._inputs import check_example, describe_value
+from ._model_spec import SEED, ModelSpec
 
 
 class LazyZooSpec(ModelSpec):
@@ -106,7 +86,7 @@ def _settle_batchnorm(module: nn.Module, shape: tuple[int, ...]) -> None:
     any quantization error is then 100 % of the output. One training-mode pass gives the layers
     realistic statistics, so error and top-1 agreement mean something. No weights are learned.
     """
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in module.modules() if is_batch_norm(m)]
     if not norms:
         return
     momenta = [m.momentum for m in norms]

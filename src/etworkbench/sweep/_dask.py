@@ -12,21 +12,24 @@ import json
 import os
 from pathlib import Path
 
+from .._compat import PYTREE_LOGGER
 from ..errors import UsageError
+from ..progress import Progress, ProgressCallback
+from ._cells import SweepCell, cell_record, lower_cell
 
 
-def _task(cell) -> str:
+def _task(cell: SweepCell) -> str:
     import logging
     import warnings
 
     warnings.filterwarnings("ignore")
-    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
-    from ._run import _cell_record, lower_cell
-
-    return json.dumps(_cell_record(cell, lower_cell(cell)), indent=1)
+    logging.getLogger(PYTREE_LOGGER).setLevel(logging.ERROR)
+    return json.dumps(cell_record(cell, lower_cell(cell)), indent=1)
 
 
-def run_dask(todo, cells_dir: Path, jobs, notify) -> None:
+def run_dask(
+    todo: list[SweepCell], cells_dir: Path, jobs: int | None, notify: ProgressCallback
+) -> None:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
@@ -70,7 +73,7 @@ def run_dask(todo, cells_dir: Path, jobs, notify) -> None:
                     }
                 )
             atomic_write_text(cells_dir / cell.filename, text)
-            notify(f"{cell.model}/{cell.backend}", "done")
+            notify(Progress(f"{cell.model}/{cell.backend}", "done"))
     finally:
         client.close()
         if cluster is not None:

@@ -9,27 +9,17 @@ cells are lowered in isolated worker processes (`lower_in_workers`), `jobs` at a
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_text, check_writable_dir
+from .._io import check_writable_dir
 from ..backends import get_backend
 from ..errors import UsageError
 from ..models import list_models
-
-
-@dataclass
-class SweepCell:
-    model: str
-    backend: str
-    scheme: str
-
-    @property
-    def filename(self) -> str:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.model)
-        return f"{safe}__{self.backend}__{self.scheme}.json"
+from ..progress import Progress, ProgressCallback, ignore
+from ._cells import SweepCell, write_cell
 
 
 def expand_models(models: Sequence[str] | str) -> list[str]:
@@ -59,12 +49,6 @@ def plan(
     return cells
 
 
-def _cell_record(cell: SweepCell, result: Any) -> dict:
-    record = result.to_dict()
-    record.update(model=cell.model, backend=cell.backend, scheme=cell.scheme)
-    return record
-
-
 def run_sweep(
     models: Sequence[str] | str,
     backends: Sequence[str],
@@ -74,7 +58,7 @@ def run_sweep(
     jobs: int | None = None,
     timeout: float | None = None,
     executor: str = "local",
-    progress: Callable[[str, str], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[dict]:
     """Run every cell not already on disk; return all cell records (old and new)."""
     out = Path(out_dir)
@@ -83,10 +67,8 @@ def run_sweep(
     cells_dir.mkdir(parents=True, exist_ok=True)
     cells = plan(models, backends, schemes)
     todo = [c for c in cells if not (cells_dir / c.filename).exists()]
-    notify = progress or (lambda label, stage: None)
-    notify(
-        "sweep", f"{len(cells) - len(todo)} of {len(cells)} cells already done; {len(todo)} to run"
-    )
+    notify = progress or ignore
+    notify(Progress("sweep", "resume", done=len(cells) - len(todo), total=len(cells)))
     if executor == "local":
         _run_local(todo, cells_dir, jobs, timeout, notify)
     elif executor == "dask":
@@ -102,7 +84,9 @@ def run_sweep(
     ]
 
 
-def _run_local(todo: list[SweepCell], cells_dir: Path, jobs, timeout, notify) -> None:
+def _run_local(
+    todo: list[SweepCell], cells_dir: Path, jobs, timeout, notify: ProgressCallback
+) -> None:
     from ..lowering._workers import lower_in_workers
 
     # Cells of one model at each backend's default scheme go to one call (one shared export),
@@ -129,7 +113,7 @@ def _run_local(todo: list[SweepCell], cells_dir: Path, jobs, timeout, notify) ->
             scheme,
             jobs=jobs,
             timeout=timeout,
-            progress=lambda label, stage, m=model: notify(f"{m}/{label}", stage),
+            progress=lambda event, m=model: notify(replace(event, backend=f"{m}/{event.backend}")),
             on_result=lambda result, c=by_label: write_cell(cells_dir, c[result.backend], result),
         )
 
@@ -145,16 +129,3 @@ def _no_scheme(cell: SweepCell, backend: Any) -> Any:
         model=cell.model,
         reason=f"{backend.title} has no scheme {cell.scheme!r} (its schemes: {', '.join(backend.schemes)})",
     )
-
-
-def lower_cell(cell: SweepCell) -> Any:
-    """One cell in the current process (what a distributed task runs)."""
-    from ..lowering import lower
-
-    backend = get_backend(cell.backend)
-    scheme = None if cell.scheme == backend.default_scheme else cell.scheme
-    return lower(cell.model, [cell.backend], scheme).results[0]
-
-
-def write_cell(cells_dir: Path, cell: SweepCell, result: Any) -> None:
-    atomic_write_text(cells_dir / cell.filename, json.dumps(_cell_record(cell, result), indent=1))

@@ -20,7 +20,8 @@ import ipywidgets as W
 
 from ..errors import UsageError
 from ..lowering import LoweringReport, lower, preview
-from ..lowering._pipeline import program_groups
+from ..lowering._programs import program_groups
+from ..progress import Progress
 from ._controls import Controls
 from ._coverage_panel import CoveragePanel
 from ._failures_panel import FailuresPanel
@@ -162,9 +163,6 @@ class Workbench(W.VBox):
         self._thread.start()
         return self._thread
 
-    def lower_in_background(self) -> threading.Thread | None:
-        return self.start("lower")
-
     def cancel(self) -> None:
         self._cancel.set()
         self.controls.stage.value = (
@@ -245,12 +243,16 @@ class Workbench(W.VBox):
             c.stage.value = "preview: done"
             return report
 
-        def reached(label: str, stage: str) -> None:
-            c.stage_reached(label, stage)
-            if stage in ("done", "failed"):
+        def reached(event: Progress) -> None:
+            c.progress_reached(event)
+            if event.stage in ("done", "failed"):
                 c.progress.value = min(c.progress.value + 1, len(groups))
             else:
-                c.stage.value = f"lower: <b>{html.escape(label)}</b> ({html.escape(stage)})"
+                counts = f" {event.done}/{event.total}" if event.total is not None else ""
+                c.stage.value = (
+                    f"lower: <b>{html.escape(event.backend)}</b> "
+                    f"({html.escape(event.stage + counts)})"
+                )
 
         # One engine call, so the backends share the export and its functionalization. Several
         # backends lower in parallel worker processes, which Cancel stops; one lowers here, and

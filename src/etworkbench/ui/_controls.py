@@ -9,6 +9,7 @@ import ipywidgets as W
 
 from ..backends import list_backends
 from ..models import list_models
+from ..progress import Progress
 
 CUSTOM = "(file.py:factory, module:factory, timm:, hf:)"
 PYTHON = "(module passed from Python)"
@@ -154,19 +155,25 @@ class Controls(W.VBox):
             for label, (bar, text) in self.bars.items()
         ]
 
-    def stage_reached(self, label: str, stage: str) -> None:
+    def stage_reached(self, label: str, stage: str, counts: str = "") -> None:
         bar, text = self.bars.get(label, (None, None))
         if bar is None:
             return
         bar.value = STAGES.get(stage, bar.value)
         bar.bar_style = {"failed": "danger", "done": "success", "cached": "success"}.get(stage, "")
-        text.value = html.escape(stage)
+        text.value = html.escape(stage + counts)
+
+    def progress_reached(self, event: Progress) -> None:
+        """An engine progress event: its program's bar and stage text (with i/N if counted)."""
+        counts = f" {event.done}/{event.total}" if event.total is not None else ""
+        self.stage_reached(event.backend, event.stage, counts)
 
 
-# Engine stage -> how far along the bar it is (the engine's progress callback labels).
+# Engine stage (`Progress.stage`) -> how far along the bar it is.
 STAGES = {
     "export": 1,
     "quantize": 2,
+    "calibrate": 2,
     "to_edge": 3,
     "to_edge+partition": 3,
     "preview": 3,

@@ -6,7 +6,7 @@ import html
 
 import ipywidgets as W
 
-from ..lowering._pipeline import pte_filename
+from ..lowering._programs import pte_filename
 
 
 class SaveRow(W.HBox):

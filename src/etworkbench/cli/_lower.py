@@ -1,0 +1,91 @@
+"""`etwb lower`: lower (or preview) a model, optionally run each program here, report."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UsageError
+from ..progress import Progress
+from ._common import EXIT_FAILED, EXIT_OK, ProgressPrinter, check_paths, clean_stdout
+
+
+def cmd_lower(args: argparse.Namespace) -> int:
+    if args.config:  # --config k=v: overrides of a timm:/hf: reference (models/_refs.py)
+        from ..models._refs import with_overrides
+
+        args.model = with_overrides(args.model, args.config)
+    if args.calibration and args.preview:
+        raise UsageError("--calibration is for quantized lowering; drop --preview")
+    if args.run and args.preview:
+        raise UsageError("--run needs a compiled program; drop --preview")
+    if args.run and args.repeats < 1:
+        raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
+    if args.run_precision:  # OpenVINO fixes it when its CPU plugin first loads: before lowering
+        from ..backends.openvino import set_host_precision
+
+        set_host_precision("f32" if args.run_precision == "f32" else "cpu-default")
+    check_paths(
+        out=None if args.preview else args.out,  # a preview writes nothing
+        cache=not (args.no_cache or args.preview),
+        calibration=args.calibration,
+    )
+    with clean_stdout(args.json) as out:
+        return _lower_and_report(args, out)
+
+
+def _lower_and_report(args: argparse.Namespace, out) -> int:
+    from ..lowering import lower
+
+    # Stage lines on stderr (not with --json); counted stages (calibration) as bars, always.
+    progress = ProgressPrinter(quiet=args.json)
+
+    common = dict(priority=args.priority, out_dir=args.out, progress=progress)
+    if args.calibration:
+        common["calibration"] = args.calibration
+    if args.exclude_ops:
+        common["exclude_ops"] = args.exclude_ops
+    if args.no_cache:
+        common["cache"] = False
+    if args.preview:
+        from ..lowering import preview
+
+        report = preview(
+            args.model, args.backends, priority=args.priority, exclude_ops=args.exclude_ops
+        )
+    elif args.jobs or args.timeout or args.memory_limit:
+        from ..lowering._workers import lower_in_workers
+
+        report = lower_in_workers(
+            args.model,
+            args.backends,
+            args.quant,
+            jobs=args.jobs,
+            timeout=args.timeout,
+            memory_limit=args.memory_limit * 2**20 if args.memory_limit else None,
+            **common,
+        )
+    else:
+        # Several backends lower in parallel forked workers (one shared export), one in-process.
+        report = lower(args.model, args.backends, args.quant, jobs=0, **common)
+    run_failed = False
+    if args.run:
+        for result in report.results:
+            progress(Progress(result.backend, "run"))
+            run = result.run(
+                repeats=args.repeats, profile=args.profile, precision=args.run_precision
+            )
+            run_failed |= run.status == "failed"
+    if args.json:
+        print(report.to_json(), file=out, flush=True)
+    else:
+        print(report.summary(), file=out)
+        if args.run and args.profile:
+            from ..views.tradeoff import profile_table
+
+            for result in report.results:
+                if result.run_report is not None and result.run_report.ok:
+                    print(
+                        f"\n{result.backend} ETDump profile:\n{profile_table(result.run_report)}",
+                        file=out,
+                    )
+    return EXIT_OK if all(r.ok for r in report.results) and not run_failed else EXIT_FAILED

@@ -1,0 +1,172 @@
+"""The `etwb` argument parser: one subcommand per command module function."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._commands import cmd_backends, cmd_cache, cmd_inspect, cmd_models, cmd_schemes, cmd_sweep
+from ._lower import cmd_lower
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="etwb",
+        description="Lower PyTorch models to ExecuTorch and see what each backend takes, what falls back and why.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("backends", help="the backend table: available here or why not")
+    p.add_argument("--json", action="store_true", help="print JSON objects")
+    p.set_defaults(func=cmd_backends)
+
+    p = sub.add_parser("models", help="the built-in model zoo")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("schemes", help="quantization schemes per backend")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_schemes)
+
+    p = sub.add_parser("lower", help="lower a model for one or more backends and write .pte files")
+    p.add_argument(
+        "model",
+        help="zoo name (etwb models), path/to/file.py:factory, package.module:factory, "
+        "timm:NAME or hf:MODEL_TYPE",
+    )
+    p.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override of a timm:/hf: model's config, e.g. num_hidden_layers=2 (repeatable; "
+        "same as hf:bert?num_hidden_layers=2)",
+    )
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=["xnnpack"],
+        metavar="BACKEND",
+        help="backends (etwb backends); default xnnpack",
+    )
+    p.add_argument(
+        "--quant",
+        default=None,
+        metavar="SCHEME",
+        help="quantization scheme (etwb schemes); default fp32",
+    )
+    p.add_argument(
+        "--calibration",
+        default=None,
+        metavar="FILE.pt",
+        help="calibration batches for static schemes (e.g. int8), saved with torch.save and "
+        "read with weights_only=True: a tensor shaped like the single input (one batch), "
+        "[N, *input shape] (N batches), [N*B, ...] (N batches of the example's batch size B), "
+        "or a list of tensors / of tuples of tensors, one per batch (default: the example "
+        "inputs); an error with a scheme that does not calibrate",
+    )
+    p.add_argument(
+        "--priority",
+        action="store_true",
+        help="use the backends as one ordered partitioner list in one program",
+    )
+    p.add_argument(
+        "--out",
+        default=".",
+        metavar="DIR",
+        help="directory for <model>_<backend>[_<scheme>].pte (default: .)",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the summary"
+    )
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        help="placement and reasons only: partition without compiling, write nothing",
+    )
+    p.add_argument(
+        "--memory-limit",
+        type=int,
+        default=None,
+        metavar="MB",
+        help="cap each worker's data memory (implies workers); a worker over it is reported, not the CLI",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="lower again even if the cache has this program"
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="lower programs in N parallel worker processes (isolated); several backends "
+        "use workers by default, as many as cores and memory allow",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop a program's worker after this long (implies workers)",
+    )
+    p.add_argument(
+        "--exclude-op",
+        dest="exclude_ops",
+        action="append",
+        default=[],
+        metavar="OP",
+        help="keep this op on CPU in every backend, e.g. aten.mean.dim (repeatable)",
+    )
+    p.add_argument(
+        "--run",
+        action="store_true",
+        help="run each program here: latency, error against float eager, peak memory "
+        "(programs that cannot run on this host say why)",
+    )
+    p.add_argument(
+        "--repeats", type=int, default=20, metavar="N", help="timed runs after warm-up (--run)"
+    )
+    p.add_argument(
+        "--profile", action="store_true", help="with --run: per-operator/delegate ETDump times"
+    )
+    p.add_argument(
+        "--run-precision",
+        choices=("f32", "bf16", "f16"),
+        default=None,
+        help="with --run: compute precision of OpenVINO CPU runs (default f32; bf16/f16 only "
+        "where the CPU plugin defaults to it, e.g. AVX512-BF16/AMX CPUs)",
+    )
+    p.set_defaults(func=cmd_lower)
+
+    p = sub.add_parser("sweep", help="models x backends x schemes, resumable, with an HTML report")
+    p.add_argument(
+        "--models", required=True, help="comma-separated zoo names / references, or 'all'"
+    )
+    p.add_argument("--backends", nargs="+", required=True, metavar="BACKEND")
+    p.add_argument(
+        "--quant",
+        nargs="+",
+        default=None,
+        metavar="SCHEME",
+        help="schemes (default: each backend's default)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="parallel worker processes")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="SECONDS", help="per-program limit"
+    )
+    p.add_argument("--executor", choices=["local", "dask"], default="local")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("cache", help="the on-disk cache of lowered programs")
+    p.add_argument("action", choices=["info", "clear"])
+    p.set_defaults(func=cmd_cache)
+
+    p = sub.add_parser("inspect", help="report an existing .pte: delegates, CPU operators, sizes")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    from ..conformance._cli import add_conformance_parser  # etwb conformance (its own package)
+
+    add_conformance_parser(sub)
+    return parser

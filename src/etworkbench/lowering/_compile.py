@@ -1,0 +1,183 @@
+"""Lower one program: quantize or take the shared export, partition, preprocess, serialize.
+
+Executorch's own `to_edge_transform_and_lower` and `to_executorch` do the work; around them
+this records stage timings, the partitioners' reasons, the placement and the sizes. A stage
+that raises becomes a `StageFailure` carrying its triaged `Failure`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..analysis.placement import analyze_placement
+from ..backends import Backend, Reasons
+from ..backends._base import op_name
+from ..progress import Progress, ProgressCallback
+from ._exclude import exclude_partitioner, excluded_reason
+from ._quantize import ModelExportFailed, quantize
+from ._results import BackendResult, Sizes
+from ._shared_edge import to_edge_transform_and_lower as shared_to_edge
+from ._stages import StageClock, timed_partition_and_preprocess
+from ._triage import Failure, lead_with_summary, triage
+
+
+class StageFailure(Exception):
+    """A stage of one program failed; `failure` says which, how and where."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.one_line)
+        self.failure = failure
+
+
+def lower_group(
+    spec: Any,
+    group: list[Backend],
+    scheme: str,
+    result: BackendResult,
+    exported: Callable[[str], Any],
+    calib: Any,
+    notify: ProgressCallback,
+    exclude: Any = (),
+) -> None:
+    """Lower `spec` for the backends of `group` into `result` (raises `StageFailure`).
+
+    `exported(label)` hands out the shared float export; `calib` is the user's calibration
+    (None: the example inputs); `exclude` the ops kept on CPU.
+    """
+    from executorch.exir import to_edge_transform_and_lower
+
+    label = result.backend
+    scheme_def = group[0].schemes[scheme]
+    shared = None
+    if scheme_def.float_export:
+        shared = exported(label)  # copied inside, so no lowering can disturb another
+    else:
+        notify(Progress(label, "quantize"))
+        start = time.perf_counter()
+        batches = calib.batches if calib else [tuple(spec.example_inputs)]
+
+        def calibrated(done: int, total: int) -> None:
+            if scheme_def.calibrate:
+                notify(Progress(label, "calibrate", done, total))
+
+        try:
+            program = quantize(spec, scheme_def, batches, calibrated)
+        except ModelExportFailed as failed:
+            raise StageFailure(triage("export", failed.original, op_name)) from failed.original
+        except Exception as exc:
+            raise StageFailure(triage("quantize", exc, op_name)) from exc
+        result.timings_s["quantize"] = round(time.perf_counter() - start, 4)
+
+    notify(Progress(label, "to_edge+partition"))
+    try:
+        partitioners = [p for backend in group for p in backend.partitioners(scheme)]
+    except Exception as exc:
+        raise StageFailure(triage("partition", exc, op_name)) from exc
+    excluded: dict[str, tuple[str, bool]] = {}  # node name -> (op spec, backend had taken it)
+    if exclude:
+        partitioners = [exclude_partitioner(p, list(exclude), excluded) for p in partitioners]
+    config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
+    reasons = Reasons()
+    clock = StageClock()
+    start = time.perf_counter()
+    try:
+        with (
+            each_backend(group, lambda backend: backend.lowering_output()),  # whole lowering
+            timed_partition_and_preprocess(
+                clock, partitioners, around_partition=lambda: capture_all(group, reasons)
+            ),
+        ):
+            if shared is not None:
+                edge = shared_to_edge(shared, partitioners, config)
+            else:
+                kwargs = {"partitioner": partitioners}
+                if config is not None:
+                    kwargs["compile_config"] = config
+                edge = to_edge_transform_and_lower(program, **kwargs)
+    except Exception as exc:
+        failure = triage(clock.failed_stage or "to_edge", exc, op_name)
+        raise StageFailure(lead_with_summary(failure, spec.describe_inputs())) from exc
+    total = time.perf_counter() - start
+    result.timings_s["partition"] = round(clock.seconds.get("partition", 0.0), 4)
+    result.timings_s["preprocess"] = round(clock.seconds.get("preprocess", 0.0), 4)
+    result.timings_s["to_edge"] = round(total - sum(clock.seconds.values()), 4)
+
+    names = {delegate_id: b.name for b in group for delegate_id in b.delegate_ids}
+    result.placement = analyze_placement(
+        edge.exported_program().graph_module,
+        names,
+        reason_finder(group, reasons, excluded),
+        op_name,
+    )
+
+    notify(Progress(label, "to_executorch"))
+    start = time.perf_counter()
+    try:
+        executorch_program = edge.to_executorch()
+        buffer = executorch_program.buffer
+    except Exception as exc:
+        raise StageFailure(triage("to_executorch", exc, op_name)) from exc
+    result.timings_s["to_executorch"] = round(time.perf_counter() - start, 4)
+    result._buffer = bytes(buffer)
+    result.sizes = _sizes(result, edge)
+
+
+def capture_all(group: list[Backend], reasons: Reasons) -> contextlib.AbstractContextManager:
+    """Every backend's reason capture, for one `partition()` call (or a preview's)."""
+    return each_backend(group, lambda backend: backend.capture_reasons(reasons))
+
+
+@contextlib.contextmanager
+def each_backend(
+    group: list[Backend], context: Callable[[Backend], contextlib.AbstractContextManager]
+) -> Iterator[None]:
+    """`context(backend)` entered for every backend of one program."""
+    with contextlib.ExitStack() as stack:
+        for backend in group:
+            stack.enter_context(context(backend))
+        yield
+
+
+def reason_finder(
+    group: list[Backend], reasons: Reasons, excluded: dict[str, tuple[str, bool]] | None = None
+) -> Callable[[Any], str]:
+    """node -> why it stayed on CPU: the exclusion, the partitioners' own words, or derived."""
+
+    def reason_for(node: Any) -> str:
+        if excluded and node.name in excluded:
+            op, taken = excluded[node.name]
+            user = excluded_reason(op)
+            return user if taken else f"{user}; not taken anyway: {backend_reason(node)}"
+        return backend_reason(node)
+
+    def backend_reason(node: Any) -> str:
+        captured = reasons.for_node(node.name)
+        parts: list[str] = []
+        for backend in group:
+            own = [text for name, text in captured if name == backend.name]
+            if not own:
+                derived = backend.derived_reason(node)
+                own = [derived] if derived else [f"no reason given by {backend.title}"]
+            prefix = f"{backend.title}: " if len(group) > 1 else ""
+            parts.append(prefix + "; ".join(own))
+        return " | ".join(parts)
+
+    return reason_for
+
+
+def _sizes(result: BackendResult, edge: Any) -> Sizes:
+    placement = result.placement
+    program = edge.exported_program()
+    constant_bytes = 0
+    for value in list(program.state_dict.values()) + list(program.constants.values()):
+        if hasattr(value, "nbytes"):
+            constant_bytes += int(value.nbytes)
+    return Sizes(
+        pte_bytes=len(result._buffer or b""),
+        delegate_payload_bytes=sum(d.payload_bytes for d in placement.delegates),
+        delegate_data_bytes=sum(d.data_bytes for d in placement.delegates),
+        constant_bytes=constant_bytes,
+    )

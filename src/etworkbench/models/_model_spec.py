@@ -1,0 +1,35 @@
+"""The model a lowering works on, and the seed its random weights and inputs come from.
+
+Apart from `_spec` (which resolves names, files and references into one) so that the
+reference loaders (`_refs`) can build a `ModelSpec` without importing their own caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from ._inputs import describe
+
+SEED = 0
+
+
+@dataclass
+class ModelSpec:
+    """A model ready to export: eval-mode module, example args and kwargs (pytrees, see _inputs)."""
+
+    name: str
+    module: nn.Module
+    example_inputs: tuple
+    source: str = "python"  # "zoo", "file:<path>", "module:<name>", "python"
+    classifier: bool = False
+    example_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def parameter_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.module.parameters())
+
+    def describe_inputs(self) -> str:
+        """`x: float32[1, 8, 16], state: (float32[1, 1, 32], float32[1, 1, 32]), scale=0.5`."""
+        return describe(self.module, tuple(self.example_inputs), dict(self.example_kwargs))
