@@ -22,6 +22,13 @@ def test_rows_in_pair_order_with_numbers(comparison):
     for row in (fp32, int8):
         assert row.status == "ok" and row.run_status == "ok", row
         assert row.pte_bytes > 0 and 0 < row.delegated_share <= 1
+        counts = comparison.results[comparison.rows.index(row)].placement.counts
+        assert row.delegated_share == counts.share  # delegated / (delegated + CPU fallback)
+        assert (row.delegated_nodes, row.cpu_kernel_nodes, row.structural_nodes) == (
+            counts.delegated,
+            counts.cpu_kernels,
+            counts.structural,
+        )
         assert row.latency_ms > 0 and row.latency_p90_ms >= row.latency_ms
         assert row.top1 is not None
     assert fp32.max_abs_error < 1e-4 < int8.max_abs_error
@@ -41,8 +48,12 @@ def test_dataframe_and_summary(comparison):
     for column in ("backend", "scheme", "status", "pte_bytes", "delegated_share", "latency_ms"):
         assert column in frame.columns
     assert {"max_abs_error", "top1"} <= set(frame.columns)
+    assert {"delegated_nodes", "cpu_kernel_nodes", "structural_nodes"} <= set(frame.columns)
     text = comparison.summary()
     assert "tiny_convnet" in text and "int8" in text and "invalid" in text
+    counts = comparison.results[0].placement.counts
+    assert f"{counts.delegated}/{counts.cpu_kernels}/{counts.structural}" in text
+    assert "delegated share = delegated / (delegated + CPU fallback)" in text
 
 
 def test_tradeoff_figures(comparison):

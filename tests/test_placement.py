@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from operator import getitem
 
 import pytest
 import torch
@@ -39,6 +40,15 @@ def test_placement_counts_equal_get_delegation_info(model):
     gm = edge.exported_program().graph_module
     placement = analyze_placement(gm, {"XnnpackBackend": "xnnpack"}, lambda n: "r", op_name)
     assert_matches_delegation_info(gm, placement)
+    # The three kinds split get_delegation_info's totals: structural = top-level getitems.
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info, counts = get_delegation_info(gm), placement.counts
+    getitems = [n for n in gm.graph.nodes if n.op == "call_function" and n.target is getitem]
+    assert counts.structural == len(getitems)
+    assert counts.delegated == info.num_delegated_nodes
+    assert counts.cpu_kernels + counts.structural == info.num_non_delegated_nodes
+    assert counts.share == counts.delegated / (counts.delegated + counts.cpu_kernels)
 
 
 def test_pipeline_report_matches_get_delegation_info(teaching_xnnpack):
@@ -58,6 +68,8 @@ def test_every_fallback_has_a_reason_and_xnnpack_speaks_for_itself(teaching_xnnp
     # No XNNPACK config exists for cumsum: derived from the partitioner's config table.
     assert reasons["aten.cumsum.default"] == "no XNNPACK implementation of aten.cumsum.default"
     assert reasons["getitem"].startswith("structural")
+    assert [n.target for n in placement.cpu_fallbacks()] == ["aten.mean.dim", "aten.cumsum.default"]
+    assert (placement.counts.cpu_kernels, placement.counts.structural) == (2, 2)
 
 
 def test_placement_carries_module_path_and_source_line(teaching_xnnpack):
@@ -100,11 +112,11 @@ def test_source_line_prefers_user_frame():
 
 
 def test_reasons_fall_back_to_no_reason_given():
-    from etworkbench.lowering._pipeline import _reason_finder
+    from etworkbench.lowering._compile import reason_finder
 
     class Node:
         name = "aten_foo_default"
         target = copy  # anything without a schema
 
-    finder = _reason_finder([get_backend("xnnpack")], Reasons())
+    finder = reason_finder([get_backend("xnnpack")], Reasons())
     assert finder(Node()) in ("no reason given by XNNPACK", "no XNNPACK implementation of copy")

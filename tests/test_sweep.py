@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from etworkbench.analysis.placement import NodeCounts
 from etworkbench.cli import main
 from etworkbench.sweep import run_sweep, summarize
 from etworkbench.sweep._run import plan
@@ -33,9 +34,16 @@ def test_sweep_writes_cells_resumes_and_reports(tmp_path, capsys):
     ]
     record = json.loads(cells[0].read_text())
     assert record["status"] == "ok" and record["delegated_nodes"] == 3
+    # teaching_net: mean and cumsum run CPU kernels, two getitems unpack the delegates.
+    assert (record["cpu_kernel_nodes"], record["structural_nodes"]) == (2, 2)
+    assert record["fallback_nodes"] == 4 and record["delegated_share"] == 3 / 5
     html = (out / "report.html").read_text()
     assert "Sweep: 2 of 2 cells lowered" in html and "aten.cumsum.default" in html
-    assert "aten.cumsum.default,xnnpack,0,1" in (out / "coverage.csv").read_text()
+    assert "<td>3</td><td>2</td><td>2</td><td>60%</td><td>3 / 4</td>" in html
+    csv = (out / "coverage.csv").read_text()
+    assert "aten.cumsum.default,xnnpack,0,1,0" in csv
+    # 2 + 1 getitems unpack the delegates; tiny_convnet's batch norm has one inside its delegate
+    assert "getitem,xnnpack,1,0,3" in csv
 
     # Interrupted sweep: one cell missing. Only that one is redone.
     kept = cells[1].stat().st_mtime_ns
@@ -59,10 +67,37 @@ def test_summary_ranks_blocking_ops_and_shares():
     summary = summarize(records)
     assert summary.cells == 2 and summary.ok == 1
     assert summary.delegated_share[("m1", "b")] == 0.75
+    assert summary.counts[("m1", "b")] == NodeCounts(3, 1, 0)
     assert summary.blocking["b"] == [("aten.cumsum.default", 1, 1)]
     assert summary.failures[0]["why"] == "boom"
-    assert "aten.relu.default,b,3,0" in coverage_csv(summary)
+    assert "aten.relu.default,b,3,0,0" in coverage_csv(summary)
     assert "Not lowered" in sweep_html(summary)
+
+
+def test_summary_share_leaves_structural_nodes_out():
+    # Two getitems unpack the delegates: get_delegation_info says 3 delegated / 3 non-delegated,
+    # the share counts only kernel-running nodes: 3 of 4. A record from before the split
+    # (no cpu_kernel_nodes / structural_nodes) is read the same way from its reasons.
+    reasons = [
+        {"op": "aten.cumsum.default", "reason": "no b implementation"},
+        {"op": "getitem", "reason": "structural: unpacks a delegate output; runs no kernel"},
+        {"op": "getitem", "reason": "structural: unpacks a delegate output; runs no kernel"},
+    ]
+    ops = [
+        {"op": "aten_cumsum_default", "target": "aten.cumsum.default", "delegated": 0,
+         "fallback": 1},
+        {"op": "getitem", "target": "getitem", "delegated": 0, "fallback": 2},
+        {"op": "aten_relu_default", "target": "aten.relu.default", "delegated": 3, "fallback": 0},
+    ]  # fmt: skip
+    old = {"model": "m", "backend": "b", "status": "ok", "delegated_nodes": 3,
+           "fallback_nodes": 3, "ops": ops, "fallback_reasons": reasons}  # fmt: skip
+    new = old | {"cpu_kernel_nodes": 1, "structural_nodes": 2, "delegated_share": 0.75}
+    for record in (old, new):
+        summary = summarize([record])
+        assert summary.counts[("m", "b")] == NodeCounts(3, 1, 2)
+        assert summary.delegated_share[("m", "b")] == 0.75
+        assert summary.blocking["b"] == [("aten.cumsum.default", 1, 1)]
+        assert "getitem,b,0,0,2" in coverage_csv(summary)
 
 
 def test_plan_expands_all_and_default_schemes():

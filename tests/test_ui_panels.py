@@ -76,6 +76,8 @@ def test_save_row_writes_and_reports(tmp_path, teaching_xnnpack):
 def test_coverage_panel_sort_and_export(tmp_path, teaching_xnnpack):
     panel = CoveragePanel()
     panel.show(teaching_xnnpack.results)
+    counts = teaching_xnnpack["xnnpack"].placement.counts
+    assert f"{counts.cpu_kernels}" in panel.counts.value and "structural" in panel.counts.value
     heat = panel.heatmap.data[0]
     assert "aten.cumsum.default" in heat.y and "aten.convolution.default" in heat.y
     panel.sort.value = "fallback"

@@ -90,9 +90,11 @@ def test_small_placement_dot_matches_snapshot():
     dot = G.placement_to_dot(small_placement())
     assert dot == G.placement_to_dot(small_placement())  # deterministic
     path = SNAPSHOTS / "small_placement.dot"
-    if os.environ.get("ETWB_UPDATE_SNAPSHOTS") == "1" or not path.exists():
+    if os.environ.get("ETWB_UPDATE_SNAPSHOTS") == "1":
         path.parent.mkdir(exist_ok=True)
         path.write_text(dot, encoding="utf-8")
+    elif not path.exists():  # a lost snapshot must not silently become whatever is drawn now
+        pytest.fail(f"no snapshot {path}; create it with ETWB_UPDATE_SNAPSHOTS=1 and review it")
     assert dot == path.read_text(encoding="utf-8"), (
         "DOT changed; if intended, rerun with ETWB_UPDATE_SNAPSHOTS=1 and review the diff"
     )
@@ -159,8 +161,16 @@ def test_coverage_matrix_counts_equal_the_placement_coverage(teaching_xnnpack):
     matrix = C.coverage_matrix(teaching_xnnpack)
     for row in result.placement.coverage():
         assert matrix.loc[row.target, ("xnnpack", "delegated")] == row.delegated
-        assert matrix.loc[row.target, ("xnnpack", "fallback")] == row.fallback
+        assert matrix.loc[row.target, ("xnnpack", "cpu_kernel")] == row.cpu_kernels
+        assert matrix.loc[row.target, ("xnnpack", "structural")] == row.structural
     assert int(matrix.to_numpy().sum()) == len(result.placement.nodes)
+    counts = result.placement.counts
+    for kind, value in (("delegated", 3), ("cpu_kernel", 2), ("structural", 2)):
+        assert int(matrix.xs(kind, axis=1, level="placement").to_numpy().sum()) == value
+    assert (counts.delegated, counts.cpu_kernels, counts.structural) == (3, 2, 2)
+    kernels_only = C.coverage_matrix(teaching_xnnpack, structural=False)
+    assert "getitem" not in kernels_only.index
+    assert int(kernels_only.to_numpy().sum()) == counts.kernel_nodes
 
 
 def test_coverage_figures_and_fallback_table(teaching_xnnpack, tmp_path):

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import UsageError
+from .placement import CPU_KERNEL, KIND_LABELS, SHARE_DEFINITION, STRUCTURAL, share_text
 
 
 @dataclass
@@ -24,7 +25,11 @@ class ComparisonRow:
     status: str  # lowering: ok | failed | unavailable | invalid
     run_status: str | None = None  # ok | failed | not runnable here | not run; None: run=False
     pte_bytes: int | None = None
-    delegated_share: float | None = None  # delegated nodes / all placed nodes
+    # Node counts and share as analysis.placement defines them (NodeCounts).
+    delegated_share: float | None = None  # delegated / (delegated + cpu_kernel) nodes
+    delegated_nodes: int | None = None
+    cpu_kernel_nodes: int | None = None  # CPU fallback nodes that run a kernel
+    structural_nodes: int | None = None  # getitems outside the delegates; no kernel
     latency_ms: float | None = None  # median
     latency_p90_ms: float | None = None
     max_abs_error: float | None = None
@@ -56,7 +61,17 @@ class Comparison:
     def summary(self) -> str:
         from ..views.tables import text_table
 
-        headers = ["backend", "scheme", "status", "MB", "delegated", "ms", "max err", "top-1"]
+        headers = [
+            "backend",
+            "scheme",
+            "status",
+            "MB",
+            "delegated share",
+            "nodes deleg/CPU/struct",
+            "ms",
+            "max err",
+            "top-1",
+        ]
         body = []
         for r in self.rows:
             status = r.status if r.status != "ok" or r.run_status in (None, "ok") else r.run_status
@@ -66,13 +81,20 @@ class Comparison:
                     r.scheme,
                     status + (f": {r.reason}" if r.reason else ""),
                     _fmt(r.pte_bytes, lambda v: f"{v / 1e6:.2f}"),
-                    _fmt(r.delegated_share, lambda v: f"{v:.0%}"),
+                    share_text(r.delegated_share) if r.delegated_nodes is not None else "",
+                    ""
+                    if r.delegated_nodes is None
+                    else f"{r.delegated_nodes}/{r.cpu_kernel_nodes}/{r.structural_nodes}",
                     _fmt(r.latency_ms, lambda v: f"{v:.3f}"),
                     _fmt(r.max_abs_error, lambda v: f"{v:.2e}"),
                     _fmt(r.top1, lambda v: f"{v:.0%}"),
                 ]
             )
-        return f"{self.model} ({self.inputs})\n" + text_table(headers, body)
+        legend = (
+            f"nodes: delegated / {KIND_LABELS[CPU_KERNEL]} / {KIND_LABELS[STRUCTURAL]}; "
+            f"{SHARE_DEFINITION}"
+        )
+        return f"{self.model} ({self.inputs})\n" + text_table(headers, body) + "\n" + legend
 
     def _repr_pretty_(self, printer, cycle) -> None:  # IPython
         printer.text(self.summary())
@@ -90,7 +112,7 @@ def default_pairs() -> list[tuple[str, str]]:
     for name in backend_names():
         backend = get_backend(name)
         if backend.lowers_here and backend.availability.available:
-            pairs += [(name, scheme) for scheme in backend.schemes]
+            pairs += [(name, key) for key, s in backend.schemes.items() if s.lowers_here]
     return pairs
 
 
@@ -101,7 +123,7 @@ def runnable_pairs() -> list[tuple[str, str]]:
     of its delegate ids registered (a delegate-free backend such as portable always can).
     """
     from ..backends import get_backend
-    from ..lowering._run import registered_backends
+    from ..runtime import registered_backends
 
     registered = set(registered_backends())
     pairs = []
@@ -192,18 +214,18 @@ def _match(report: Any, names: list[str]) -> list[Any]:
 
 def row_of(result: Any, ran: bool = True) -> ComparisonRow:
     """A table row from a `BackendResult` (and its `run_report`, if it ran)."""
-    placement = result.placement
-    share = None
-    if placement is not None:
-        total = placement.delegated_nodes + placement.fallback_nodes
-        share = placement.delegated_nodes / total if total else None
     row = ComparisonRow(
         backend=result.backend,
         scheme=result.scheme,
         status=result.status,
         pte_bytes=result.pte_bytes,
-        delegated_share=share,
     )
+    if result.placement is not None:
+        counts = result.placement.counts
+        row.delegated_share = counts.share
+        row.delegated_nodes = counts.delegated
+        row.cpu_kernel_nodes = counts.cpu_kernels
+        row.structural_nodes = counts.structural
     if not result.ok:
         row.reason = result.reason or (result.error.one_line if result.error else "")
     run = result.run_report

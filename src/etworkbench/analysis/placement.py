@@ -1,10 +1,13 @@
 """Where every node of a lowered edge program went: into which delegate, or to the CPU.
 
-The counting rules are executorch's own (`devtools.backend_debug.get_delegation_info`): every
-`call_function` node of the top-level graph except `executorch_call_delegate` is non-delegated
-(so the `getitem` nodes that unpack delegate outputs count as CPU nodes, and are marked
-structural here), and every `call_function` node inside a lowered module's original program is
-delegated. Ops are grouped the same way, by node name with its numeric suffix removed.
+The walk follows executorch's own rules (`devtools.backend_debug.get_delegation_info`): every
+`call_function` node of the top-level graph except `executorch_call_delegate` is non-delegated,
+and every `call_function` node inside a lowered module's original program is delegated. Ops are
+grouped the same way, by node name with its numeric suffix removed.
+
+The counts every view shows (`NodePlacement.kind`, `NodeCounts`: delegated, CPU fallback that
+runs a kernel, structural getitem that runs none, and the delegated share) are defined once,
+in analysis._counts, and re-exported here with the rest of the placement names.
 """
 
 from __future__ import annotations
@@ -13,8 +16,21 @@ import operator
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from ._counts import (  # noqa: F401  (re-exported: every count name lives in analysis._counts)
+    CPU_KERNEL,
+    DELEGATED,
+    DELEGATION_INFO_DEFINITION,
+    KIND_LABELS,
+    KINDS,
+    SHARE_DEFINITION,
+    STRUCTURAL,
+    NodeCounts,
+    NodePlacement,
+    share_text,
+)
 
 _SUFFIX = re.compile(r"_[\d]+$")
 _CALL_DELEGATE = "executorch_call_delegate"
@@ -23,25 +39,6 @@ _CALL_DELEGATE = "executorch_call_delegate"
 def op_type_of(node_name: str) -> str:
     """The op key get_delegation_info groups a node under (name minus its `_N` suffix)."""
     return _SUFFIX.sub("", node_name)
-
-
-@dataclass
-class NodePlacement:
-    """One graph node and where it runs."""
-
-    name: str
-    op: str  # get_delegation_info's op key, e.g. aten_convolution_default
-    target: str  # the operator, e.g. aten.convolution.default
-    delegated: bool
-    backend: str | None = None  # workbench backend name, e.g. xnnpack
-    delegate: str | None = None  # delegate instance, e.g. lowered_module_0
-    module_path: str = ""  # nn.Module path it came from, e.g. features.3.conv
-    module_type: str = ""
-    source: str = ""  # file:line: code
-    shape: str = ""  # dtype[shape] of its output(s)
-    reason: str | None = None  # why it was not delegated (CPU nodes only)
-    structural: bool = False  # getitem unpacking a multi-output op; runs no kernel
-    inputs: list[str] = field(default_factory=list)  # producer node / graph-input names
 
 
 @dataclass
@@ -58,10 +55,18 @@ class DelegateSummary:
 
 @dataclass
 class OpCoverage:
+    """One op key's nodes, as get_delegation_info groups them: `fallback` is its
+    non-delegated count (structural included), `structural` the part of it that runs no kernel."""
+
     op: str
     target: str
     delegated: int
     fallback: int
+    structural: int = 0
+
+    @property
+    def cpu_kernels(self) -> int:
+        return self.fallback - self.structural
 
 
 @dataclass
@@ -73,26 +78,42 @@ class Placement:
     num_delegated_subgraphs: int = 0
 
     @property
+    def counts(self) -> NodeCounts:
+        """Delegated / CPU fallback / structural nodes and the delegated share (module doc)."""
+        return NodeCounts.of(self.nodes)
+
+    @property
     def delegated_nodes(self) -> int:
-        return sum(1 for n in self.nodes if n.delegated)
+        """get_delegation_info's num_delegated_nodes (== counts.delegated)."""
+        return self.counts.delegation_info_delegated
 
     @property
     def fallback_nodes(self) -> int:
-        return sum(1 for n in self.nodes if not n.delegated)
+        """get_delegation_info's num_non_delegated_nodes: CPU fallback + structural nodes.
+
+        For the nodes that run a kernel on the CPU use `counts.cpu_kernels`."""
+        return self.counts.delegation_info_non_delegated
 
     def coverage(self) -> list[OpCoverage]:
-        """op -> (delegated, fallback) counts, sorted by op key."""
+        """op -> (delegated, fallback, structural) counts, sorted by op key."""
         table: dict[str, OpCoverage] = {}
         for node in self.nodes:
             row = table.setdefault(node.op, OpCoverage(node.op, node.target, 0, 0))
-            if node.delegated:
+            kind = node.kind
+            if kind == DELEGATED:
                 row.delegated += 1
             else:
                 row.fallback += 1
+                row.structural += kind == STRUCTURAL
         return [table[key] for key in sorted(table)]
 
     def fallbacks(self) -> list[NodePlacement]:
+        """Every non-delegated node, structural ones included (each carries a reason)."""
         return [n for n in self.nodes if not n.delegated]
+
+    def cpu_fallbacks(self) -> list[NodePlacement]:
+        """The non-delegated nodes that run a kernel (`counts.cpu_kernels` of them)."""
+        return [n for n in self.nodes if n.kind == CPU_KERNEL]
 
 
 def _module_of(node: Any) -> tuple[str, str]:

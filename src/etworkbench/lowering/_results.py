@@ -109,8 +109,8 @@ class BackendResult:
         return written
 
     def run(self, **kwargs: Any) -> Any:
-        """Run the .pte on this host (see `lowering._run.run_program`); stores `run_report`."""
-        from ._run import run_program
+        """Run the .pte on this host (see `runtime.run_program`); stores `run_report`."""
+        from ..runtime import run_program
 
         self.run_report = run_program(self, **kwargs)
         return self.run_report
@@ -119,8 +119,8 @@ class BackendResult:
         if self.status == "ok" and self.preview:
             seconds = sum(self.timings_s.values())
             return (
-                f"{self.backend}: preview  delegated {self.placement.delegated_nodes} / "
-                f"fallback {self.placement.fallback_nodes} nodes  {seconds:.2f} s  (not compiled)"
+                f"{self.backend}: preview  {self.placement.counts.describe()}  "
+                f"{seconds:.2f} s  (not compiled)"
             )
         if self.status == "ok":
             total = sum(v for k, v in self.timings_s.items() if k != "cache_load")
@@ -138,8 +138,8 @@ class BackendResult:
                 else ""
             )
             return (
-                f"{self.backend}: ok  {mb:.2f} MB  delegated {self.placement.delegated_nodes} / "
-                f"fallback {self.placement.fallback_nodes} nodes  {took}{calibrated}  -> {where}"
+                f"{self.backend}: ok  {mb:.2f} MB  {self.placement.counts.describe()}  "
+                f"{took}{calibrated}  -> {where}"
             )
         if self.status == "unavailable":
             return f"{self.backend}: unavailable: {self.reason}" + (
@@ -148,8 +148,15 @@ class BackendResult:
         return f"{self.backend}: failed: {self.error.one_line if self.error else 'unknown error'}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape `etwb lower --json` prints for each backend."""
+        """The JSON shape `etwb lower --json` prints for each backend.
+
+        Node counts (see analysis.placement): delegated_nodes and fallback_nodes are
+        get_delegation_info's delegated / non-delegated totals; fallback_nodes splits into
+        cpu_kernel_nodes (run a CPU kernel) and structural_nodes (getitems, no kernel);
+        delegated_share is delegated / (delegated + cpu_kernel), None without kernel nodes.
+        """
         placement = self.placement
+        counts = placement.counts if placement else None
         return {
             "backend": self.backend,
             "backends": self.backends,
@@ -159,6 +166,9 @@ class BackendResult:
             "pte_bytes": self.sizes.pte_bytes if self.sizes else None,
             "delegated_nodes": placement.delegated_nodes if placement else None,
             "fallback_nodes": placement.fallback_nodes if placement else None,
+            "cpu_kernel_nodes": counts.cpu_kernels if counts else None,
+            "structural_nodes": counts.structural if counts else None,
+            "delegated_share": counts.share if counts else None,
             "delegated_subgraphs": placement.num_delegated_subgraphs if placement else None,
             "ops": [dataclasses.asdict(c) for c in placement.coverage()] if placement else [],
             "fallback_reasons": [
@@ -168,6 +178,7 @@ class BackendResult:
                     "reason": n.reason,
                     "source": n.source,
                     "module": n.module_path,
+                    "structural": n.structural,
                 }
                 for n in placement.fallbacks()
             ]

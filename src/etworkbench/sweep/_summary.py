@@ -1,22 +1,37 @@
-"""What a sweep says across models: coverage matrix, blocking ops, delegated share. Data only."""
+"""What a sweep says across models: coverage matrix, blocking ops, delegated share. Data only.
+
+Counts are analysis.placement's (`NodeCounts`), read back from each cell's JSON record.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..analysis.placement import NodeCounts
+
 
 @dataclass
 class SweepSummary:
     cells: int
     ok: int
-    # (model, backend) -> delegated share of call_function nodes (0..1)
-    delegated_share: dict[tuple[str, str], float] = field(default_factory=dict)
-    # (op target, backend) -> [delegated, fallback] summed over models
+    # (model, backend) -> delegated / (delegated + CPU fallback) nodes; None: no kernel nodes
+    delegated_share: dict[tuple[str, str], float | None] = field(default_factory=dict)
+    # (model, backend) -> delegated / CPU fallback / structural node counts
+    counts: dict[tuple[str, str], NodeCounts] = field(default_factory=dict)
+    # (op target, backend) -> [delegated, CPU fallback (runs a kernel), structural] over models
     coverage: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    # backend -> [(op target, fallback count, models it blocked in)] most frequent first
+    # backend -> [(op target, CPU fallback count, models it blocked in)] most frequent first
     blocking: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
+
+
+def _structural(row: dict) -> int:
+    """The structural part of an op row; rows written before it was stored: top-level
+    getitems (the only non-delegated getitems) are all structural."""
+    if "structural" in row:
+        return row["structural"]
+    return row["fallback"] if row.get("target") == "getitem" else 0
 
 
 def summarize(records: list[dict]) -> SweepSummary:
@@ -35,16 +50,17 @@ def summarize(records: list[dict]) -> SweepSummary:
                 }
             )
             continue
-        total = (record["delegated_nodes"] or 0) + (record["fallback_nodes"] or 0)
-        summary.delegated_share[(model, backend)] = (
-            (record["delegated_nodes"] / total) if total else 0.0
-        )
+        counts = NodeCounts.from_dict(record)
+        summary.counts[(model, backend)] = counts
+        summary.delegated_share[(model, backend)] = counts.share
         for row in record["ops"]:
-            cell = summary.coverage.setdefault((row["target"], backend), [0, 0])
+            cell = summary.coverage.setdefault((row["target"], backend), [0, 0, 0])
+            structural = _structural(row)
             cell[0] += row["delegated"]
-            cell[1] += row["fallback"]
+            cell[1] += row["fallback"] - structural
+            cell[2] += structural
         for reason in record["fallback_reasons"]:
-            if (reason.get("reason") or "").startswith("structural"):
+            if reason.get("structural") or (reason.get("reason") or "").startswith("structural"):
                 continue
             entry = blocked[backend][reason["op"]]
             entry[0] += 1

@@ -15,7 +15,7 @@ class CoveragePanel(W.VBox):
         self.sort = W.ToggleButtons(
             options=[
                 ("by name", "name"),
-                ("most fallback first", "fallback"),
+                ("most CPU fallback first", "fallback"),
                 ("most used", "count"),
             ],
             value="name",
@@ -24,6 +24,7 @@ class CoveragePanel(W.VBox):
         self.heatmap = go.FigureWidget()
         self.share = go.FigureWidget()
         self.fallbacks = W.HTML()
+        self.counts = W.HTML()
         self.path = W.Text(value="coverage.csv", description="export to")
         self.export_button = W.Button(
             description="Export CSV / HTML", tooltip=".csv or .html by suffix"
@@ -33,6 +34,8 @@ class CoveragePanel(W.VBox):
         self.export_button.on_click(lambda _: self.export(self.path.value))
         super().__init__(
             [
+                W.HTML("<b>Nodes per backend</b>"),
+                self.counts,
                 self.sort,
                 self.heatmap,
                 self.share,
@@ -44,6 +47,7 @@ class CoveragePanel(W.VBox):
 
     def show(self, results) -> None:
         self.results = list(results)
+        self.counts.value = C.counts_table_html(self.results)
         self._draw_heatmap()
         _replace(self.share, C.delegated_share_figure(self.results))
         self.fallbacks.value = C.fallback_table_html(self.results)

@@ -2,21 +2,43 @@
 
 `coverage_rows` is the plain table (also what CSV export writes); the figure functions build
 plotly figures from it. Results of any number of models and backends can be mixed.
+Every count is analysis.placement's (`NodePlacement.kind`, `NodeCounts`): delegated,
+CPU fallback (runs a kernel) and structural (getitem outside the delegates, runs no kernel);
+"fallback" here always means a CPU fallback node that runs a kernel. The counts table
+(`counts_table`, `counts_text`, `counts_table_html`) lives in views.coverage_counts and is
+re-exported here.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..analysis.placement import (
+    CPU_KERNEL,
+    DELEGATED,
+    KIND_LABELS,
+    SHARE_DEFINITION,
+    STRUCTURAL,
+)
+from .coverage_counts import (  # noqa: F401  (re-exported: the coverage view's public names)
+    COUNT_COLUMNS,
+    backend_columns,
+    backend_counts,
+    counts_table,
+    counts_table_html,
+    counts_text,
+    iter_results,
+    result_counts,
+)
+from .tables import table_html
+
 STATES = ("not applicable", "fallback", "partly", "delegated")  # heatmap z = index
 CATEGORIES = STATES
 CATEGORY_COLOURS = ("#eeeeee", "#e74c3c", "#f5b041", "#27ae60")
-STRUCTURAL_OPS = ("getitem",)
 
 
 @dataclass
@@ -24,7 +46,7 @@ class CoverageCell:
     op: str  # the operator target, e.g. aten.convolution.default
     backend: str
     delegated: int
-    fallback: int
+    fallback: int  # CPU fallback nodes (run a kernel); structural nodes are not cells
 
     @property
     def state(self) -> str:
@@ -41,15 +63,16 @@ def coverage_rows(results) -> list[CoverageCell]:
     """One cell per (op, backend) over the placed results; structural getitems are left out."""
     cells: dict[tuple[str, str], CoverageCell] = {}
     placed = [r for r in iter_results(results) if r.placement is not None]
-    ops = sorted({n.target for r in placed for n in r.placement.nodes if not n.structural})
+    ops = sorted({n.target for r in placed for n in r.placement.nodes if n.kind != STRUCTURAL})
     for r in placed:
         for op in ops:
             cells.setdefault((op, r.backend), CoverageCell(op, r.backend, 0, 0))
         for n in r.placement.nodes:
-            if n.structural:
+            kind = n.kind
+            if kind == STRUCTURAL:
                 continue
             cell = cells[(n.target, r.backend)]
-            if n.delegated:
+            if kind == DELEGATED:
                 cell.delegated += 1
             else:
                 cell.fallback += 1
@@ -62,9 +85,7 @@ def fallback_rows(results) -> list[dict[str, str]]:
     for r in iter_results(results):
         if r.placement is None:
             continue
-        for n in r.placement.fallbacks():
-            if n.structural:
-                continue
+        for n in r.placement.cpu_fallbacks():
             key = (r.backend, n.target, n.reason or "no reason given")
             row = rows.setdefault(
                 key,
@@ -83,7 +104,7 @@ def fallback_rows(results) -> list[dict[str, str]]:
 def coverage_csv(results) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["op", "backend", "state", "delegated", "fallback"])
+    writer.writerow(["op", "backend", "state", "delegated", "cpu_kernel"])
     for c in coverage_rows(results):
         writer.writerow([c.op, c.backend, c.state, c.delegated, c.fallback])
     return out.getvalue()
@@ -94,6 +115,7 @@ def coverage_html(results) -> str:
     import html as h
 
     parts = [
+        counts_table_html(results),
         coverage_heatmap(results).to_html(full_html=False, include_plotlyjs=True),
         delegated_share_figure(results).to_html(full_html=False, include_plotlyjs=False),
         fallback_table_html(results),
@@ -106,7 +128,7 @@ def fallback_table_html(results) -> str:
 
     rows = fallback_rows(results)
     if not rows:
-        return "<p>No CPU fallback: every op was delegated.</p>"
+        return f"<p>{h.escape(no_fallback_text(results))}</p>"
     body = "".join(
         "<tr>"
         + "".join(
@@ -116,48 +138,64 @@ def fallback_table_html(results) -> str:
         for r in rows
     )
     head = "".join(
-        f"<th>{k}</th>" for k in ("backend", "op", "nodes", "why not delegated", "source")
+        f"<th>{k}</th>"
+        for k in ("backend", "op", "CPU fallback nodes", "why not delegated", "source")
     )
-    return f"<table class='etwb-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    totals = backend_counts(results)
+    note = "; ".join(
+        f"{b}: {c.cpu_kernels} CPU fallback nodes (run a kernel) listed, {c.structural} "
+        "structural nodes (getitem, no kernel) not listed"
+        for b, c in totals.items()
+        if c.total
+    )
+    return (
+        f"<table class='etwb-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<p>{h.escape(note)}</p>"
+    )
 
 
-def iter_results(results: Any) -> list[Any]:
-    """Flatten a report / result / list of them into BackendResults, in order."""
-    if hasattr(results, "results"):  # LoweringReport
-        return list(results.results)
-    if hasattr(results, "status") and hasattr(results, "backend"):  # BackendResult
-        return [results]
-    flat: list[Any] = []
-    for item in results if isinstance(results, Iterable) else [results]:
-        flat.extend(iter_results(item))
-    return flat
-
-
-def backend_columns(results: Any) -> list[str]:
-    """Backend labels in first-seen order (one column each in every view)."""
-    return list(dict.fromkeys(r.backend for r in iter_results(results)))
+def no_fallback_text(results: Any) -> str:
+    """What to say when no node runs a CPU kernel; names the structural nodes left."""
+    structural = sum(c.structural for c in backend_counts(results).values())
+    text = "No CPU fallback: every node that runs a kernel was delegated"
+    if structural:
+        nodes = (
+            "node outside the delegates runs"
+            if structural == 1
+            else "nodes outside the delegates run"
+        )
+        text += (
+            f" ({structural} structural getitem {nodes} no kernel; get_delegation_info counts "
+            f"{'it' if structural == 1 else 'them'} as non-delegated)"
+        )
+    return text + "."
 
 
 def coverage_matrix(results: Any, structural: bool = True):
-    """op (target) x backend DataFrame with (backend, "delegated"/"fallback") count columns.
+    """op (target) x backend DataFrame of node counts, summed over models.
 
-    Counts are `Placement.coverage()` summed over models; a backend without a placement
-    (failed / unavailable) keeps its columns, all zero. Sorted by op.
+    Columns (backend, placement) with placement "delegated", "cpu_kernel" (CPU fallback: runs
+    a kernel) and, with `structural=True`, "structural" (getitems outside the delegates).
+    A backend without a placement (failed / unavailable) keeps its columns, all zero.
+    Sorted by op; with structural=True the matrix sums to every placed node.
     """
     import pandas as pd
 
+    kinds = [DELEGATED, CPU_KERNEL] + ([STRUCTURAL] if structural else [])
     counts: dict[tuple[str, str, str], int] = {}
     ops: set[str] = set()
     for result in iter_results(results):
-        for row in result.coverage():
-            if not structural and row.target in STRUCTURAL_OPS:
+        if result.placement is None:
+            continue
+        for node in result.placement.nodes:
+            kind = node.kind
+            if kind not in kinds:
                 continue
-            ops.add(row.target)
-            for kind, value in (("delegated", row.delegated), ("fallback", row.fallback)):
-                key = (row.target, result.backend, kind)
-                counts[key] = counts.get(key, 0) + value
+            ops.add(node.target)
+            key = (node.target, result.backend, kind)
+            counts[key] = counts.get(key, 0) + 1
     columns = pd.MultiIndex.from_product(
-        [backend_columns(results), ["delegated", "fallback"]], names=["backend", "placement"]
+        [backend_columns(results), kinds], names=["backend", "placement"]
     )
     index = pd.Index(sorted(ops), name="op")
     frame = pd.DataFrame(0, index=index, columns=columns, dtype=int)
@@ -177,6 +215,9 @@ def _category(delegated: int, fallback: int, applicable: bool) -> int:
 def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
     """Heatmap op x backend: delegated / partly / fallback / not applicable, counts on hover.
 
+    Cells count delegated and CPU fallback (kernel-running) nodes; structural getitems run no
+    kernel and are left out unless `structural=True` (then their rows show them on hover).
+
     sort="fallback" puts the ops with the most fallback nodes first, which is where a user
     deciding between backends should look; "count" most nodes first; "name" alphabetical.
     """
@@ -190,7 +231,7 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
     status = {b: [r for r in flat if r.backend == b] for b in backends}
     usable = {b: any(r.placement is not None for r in rs) for b, rs in status.items()}
     if sort == "fallback":
-        fallbacks = frame.xs("fallback", axis=1, level="placement").sum(axis=1)
+        fallbacks = frame.xs(CPU_KERNEL, axis=1, level="placement").sum(axis=1)
         frame = frame.loc[sorted(frame.index, key=lambda op: (-int(fallbacks[op]), op))]
     elif sort == "count":
         totals = frame.sum(axis=1)
@@ -200,13 +241,17 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
     for op in ops:
         z_row, text_row, hover_row = [], [], []
         for backend in backends:
-            d = int(frame.loc[op, (backend, "delegated")])
-            f = int(frame.loc[op, (backend, "fallback")])
+            d = int(frame.loc[op, (backend, DELEGATED)])
+            f = int(frame.loc[op, (backend, CPU_KERNEL)])
+            s = int(frame.loc[op, (backend, STRUCTURAL)]) if structural else 0
             code = _category(d, f, usable[backend])
             z_row.append(code)
             text_row.append(f"{d}/{f}" if code else "")
+            counted = f"delegated {d}, {KIND_LABELS[CPU_KERNEL]} {f}"
+            if s:
+                counted += f", {KIND_LABELS[STRUCTURAL]} {s}"
             hover_row.append(
-                f"<b>{op}</b><br>{backend}: {CATEGORIES[code]}<br>delegated {d}, fallback {f}"
+                f"<b>{op}</b><br>{backend}: {CATEGORIES[code]}<br>{counted}"
                 if usable[backend]
                 else f"<b>{op}</b><br>{backend}: {_status_note(status[backend])}"
             )
@@ -240,7 +285,8 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
         )
     )
     fig.update_layout(
-        title="Operator coverage (cell text: delegated/fallback nodes)",
+        title="Operator coverage (cell text: delegated/CPU fallback nodes; "
+        + ("structural getitems on hover)" if structural else "structural getitems not shown)"),
         height=max(300, 22 * len(ops) + 140),
         yaxis={"autorange": "reversed", "type": "category"},
         xaxis={"side": "top", "type": "category"},
@@ -259,35 +305,29 @@ def _status_note(results: list[Any]) -> str:
 
 
 def delegated_share_figure(results: Any):
-    """Bars: share of kernel-running nodes each backend delegated (structural nodes excluded)."""
+    """Bars: each backend's `NodeCounts.share` (summed over models): delegated / (delegated +
+    CPU fallback) nodes; structural getitems run no kernel and are not in it."""
     import plotly.graph_objects as go
 
-    backends = backend_columns(results)
-    delegated = dict.fromkeys(backends, 0)
-    total = dict.fromkeys(backends, 0)
-    for result in iter_results(results):
-        if result.placement is None:
-            continue
-        for node in result.placement.nodes:
-            if node.structural:
-                continue
-            total[result.backend] += 1
-            delegated[result.backend] += int(node.delegated)
-    share = [delegated[b] / total[b] if total[b] else 0.0 for b in backends]
+    totals = backend_counts(results)
+    backends = list(totals)
     fig = go.Figure(
         go.Bar(
             x=backends,
-            y=share,
-            text=[f"{s:.0%}" if total[b] else "n/a" for s, b in zip(share, backends, strict=True)],
+            y=[totals[b].share or 0.0 for b in backends],
+            text=[totals[b].share_text for b in backends],
             textposition="outside",
-            customdata=[[delegated[b], total[b]] for b in backends],
-            hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} nodes delegated"
-            "<extra></extra>",
+            customdata=[
+                [totals[b].delegated, totals[b].kernel_nodes, totals[b].structural]
+                for b in backends
+            ],
+            hovertemplate="%{x}: %{customdata[0]} of %{customdata[1]} kernel-running nodes "
+            "delegated<br>(%{customdata[2]} structural getitems not counted)<extra></extra>",
             marker_color="#2ca02c",
         )
     )
     fig.update_layout(
-        title="Delegated share of nodes",
+        title=f"Delegated share<br><sup>{SHARE_DEFINITION}</sup>",
         yaxis={"tickformat": ".0%", "range": [0, 1.1]},
         height=350,
     )
@@ -295,7 +335,8 @@ def delegated_share_figure(results: Any):
 
 
 def fallback_table(results: Any, structural: bool = False):
-    """One row per CPU-fallback node: backend, node, op, reason, source, module (and model)."""
+    """One row per CPU fallback node (runs a kernel): backend, node, op, reason, source,
+    module (and model); `structural=True` adds the structural getitems."""
     import pandas as pd
 
     rows = []
@@ -303,7 +344,7 @@ def fallback_table(results: Any, structural: bool = False):
         if result.placement is None:
             continue
         for node in result.placement.fallbacks():
-            if node.structural and not structural:
+            if node.kind == STRUCTURAL and not structural:
                 continue
             rows.append(
                 {
@@ -318,11 +359,6 @@ def fallback_table(results: Any, structural: bool = False):
             )
     columns = ["model", "backend", "node", "op", "reason", "source", "module"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def table_html(frame: Any, max_rows: int = 500) -> str:
-    """A DataFrame as a compact HTML table (what the UI panels embed)."""
-    return frame.to_html(max_rows=max_rows, border=0, classes="etwb-table", escape=True)
 
 
 def export_table(frame: Any, path: str | Path) -> Path:

@@ -2,72 +2,42 @@
 
 The pure part (`build_view`) turns a `Placement` into boxes and edges: one box per node, or one
 box per delegate instance / nn.Module when collapsed, with `expanded` naming the groups opened on
-demand. `to_dot` styles it; `to_svg` runs graphviz. Nothing here knows about widgets.
+demand. `to_dot` (views.graph_dot, which also defines `Box` and `GraphView`) styles it;
+`to_svg` runs graphviz. Nothing here knows about widgets. A node box's kind is its
+`NodePlacement.kind`: delegated, fallback (a CPU node that runs a kernel) or structural (getitem
+outside the delegates, no kernel); the view carries the placement's `NodeCounts` for the legend.
 """
 
 from __future__ import annotations
 
-import html
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
-from ..analysis.placement import NodePlacement, Placement
+from ..analysis.placement import (
+    CPU_KERNEL,
+    DELEGATED,
+    STRUCTURAL,
+    NodePlacement,
+    Placement,
+)
+from .graph_dot import (  # noqa: F401  (re-exported: the graph view's public names)
+    BACKEND_COLOURS,
+    FALLBACK,
+    Box,
+    GraphView,
+    _safe,
+    backend_colour,
+    to_dot,
+    to_svg,
+)
 
-# One colour per backend; anything unknown gets a colour from the tail of the list.
-BACKEND_COLOURS = {
-    "xnnpack": "#4c9be8",
-    "coreml": "#9b59b6",
-    "vulkan": "#e67e22",
-    "openvino": "#16a085",
-    "ethos-u": "#2ecc71",
-    "tosa": "#f1c40f",
-    "qnn": "#e84393",
-}
-_SPARE = ["#1abc9c", "#8e44ad", "#d35400", "#27ae60", "#2980b9"]
-FALLBACK = {"fill": "#fdecea", "border": "#c0392b"}
 MODES = ("full", "delegate", "module")
 AUTO_FULL_LIMIT = 150  # above this many nodes the default view is collapsed
-
-
-def backend_colour(backend: str | None) -> str:
-    if not backend:
-        return FALLBACK["border"]
-    if backend in BACKEND_COLOURS:
-        return BACKEND_COLOURS[backend]
-    return _SPARE[sum(map(ord, backend)) % len(_SPARE)]
-
-
-@dataclass
-class Box:
-    """One drawn node: a graph node, or a collapsed group of them."""
-
-    id: str
-    label: str
-    kind: str  # delegated | fallback | structural | input | output | group
-    members: list[str] = field(default_factory=list)
-    backend: str | None = None
-    delegate: str | None = None  # draw inside this delegate's cluster (full mode)
-    tooltip: str = ""
-    fallback_members: int = 0
-
-
-@dataclass
-class GraphView:
-    boxes: list[Box]
-    edges: list[tuple[str, str]]
-    mode: str
-
-    def box(self, box_id: str) -> Box:
-        return next(b for b in self.boxes if b.id == box_id)
+# NodePlacement.kind -> the kind of the box drawn for one node
+BOX_KIND = {DELEGATED: "delegated", CPU_KERNEL: "fallback", STRUCTURAL: "structural"}
 
 
 def default_mode(placement: Placement) -> str:
     return "full" if len(placement.nodes) <= AUTO_FULL_LIMIT else "module"
-
-
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
 def is_parameter(input_name: str) -> bool:
@@ -90,7 +60,11 @@ def _module_prefix(path: str, depth: int) -> str:
 
 def describe_node(node: NodePlacement) -> str:
     """The text shown on hover and click: op, target, shape, module, source, reason."""
-    where = node.delegate and f"{node.backend} ({node.delegate})" or "CPU (portable kernels)"
+    where = {
+        DELEGATED: f"{node.backend} ({node.delegate})",
+        CPU_KERNEL: "CPU fallback (runs a kernel)",
+        STRUCTURAL: "nothing: structural (getitem, no kernel)",
+    }[node.kind]
     lines = [
         f"{node.name}",
         f"op: {node.target}",
@@ -131,15 +105,13 @@ def build_view(
 
     for node in placement.nodes:
         key = group_key(node)
-        if key is None and node.structural and mode != "full" and node.inputs:
+        if key is None and node.kind == STRUCTURAL and mode != "full" and node.inputs:
             producer = group_of.get(node.inputs[0], "")
             if producer.startswith(("D_", "M_")):
                 key = producer  # fold getitem into the group it unpacks
         if key is None:
             box_id = "N_" + _safe(node.name)
-            kind = (
-                "delegated" if node.delegated else "structural" if node.structural else "fallback"
-            )
+            kind = BOX_KIND[node.kind]
             boxes[box_id] = Box(
                 box_id,
                 node.target if kind != "structural" else "getitem",
@@ -157,7 +129,7 @@ def build_view(
                     key, "", "group", [], node.backend if node.delegated else None
                 )
             box.members.append(node.name)
-            box.fallback_members += int(not node.delegated and not node.structural)
+            box.fallback_members += int(node.kind == CPU_KERNEL)
             box_id = key
         group_of[node.name] = box_id
 
@@ -185,14 +157,18 @@ def build_view(
     order = [b for b in boxes.values() if b.kind == "input"]
     order += [b for b in boxes.values() if b.kind not in ("input", "output")]
     order += [b for b in boxes.values() if b.kind == "output"]
-    return GraphView(order, list(edges), mode)
+    by_backend: dict[str, int] = {}
+    for node in placement.nodes:
+        if node.kind == DELEGATED:
+            by_backend[node.backend or "?"] = by_backend.get(node.backend or "?", 0) + 1
+    return GraphView(order, list(edges), mode, placement.counts, by_backend)
 
 
 def _output_source(placement: Placement, name: str, group_of: dict[str, str]) -> str | None:
     """A preview names graph outputs as in the edge graph, but the placement calls delegated
     nodes <delegate>/<name> and unpacks them with a getitem: find that box."""
     for node in placement.nodes:
-        if node.structural and any(i.endswith("/" + name) for i in node.inputs):
+        if node.kind == STRUCTURAL and any(i.endswith("/" + name) for i in node.inputs):
             return group_of.get(node.name)
     for node in placement.nodes:
         if node.name.endswith("/" + name):
@@ -202,7 +178,7 @@ def _output_source(placement: Placement, name: str, group_of: dict[str, str]) ->
 
 def _label_group(box: Box, by_name: dict[str, NodePlacement]) -> None:
     members = [by_name[m] for m in box.members]
-    real = [m for m in members if not m.structural]
+    real = [m for m in members if m.kind != STRUCTURAL]
     counts: dict[str, int] = {}
     for m in real:
         counts[m.target] = counts.get(m.target, 0) + 1
@@ -228,144 +204,6 @@ def search(placement: Placement, query: str) -> list[str]:
 
 
 _search = search  # placement_to_dot's `search` argument shadows the function
-
-
-def _attrs(**kw: str) -> str:
-    parts = []
-    for key, value in kw.items():
-        text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        parts.append(f'{key}="{text}"')
-    return "[" + ", ".join(parts) + "]"
-
-
-def to_dot(
-    view: GraphView, highlight: set[str] | frozenset[str] = frozenset(), legend: bool = True
-) -> str:
-    """Graphviz DOT for a view; `highlight` holds node names (e.g. search hits) to outline."""
-    lines = [
-        "digraph placement {",
-        '  graph [rankdir=TB, fontname="Helvetica", fontsize=10, nodesep=0.25, ranksep=0.3];',
-        '  node [fontname="Helvetica", fontsize=9, height=0.3];',
-        '  edge [color="#888888", arrowsize=0.6];',
-    ]
-    clusters: dict[str, list[Box]] = {}
-    for box in view.boxes:
-        if box.delegate:
-            clusters.setdefault(box.delegate, []).append(box)
-    for box in view.boxes:
-        if not box.delegate:
-            lines.append(f"  {box.id} {_attrs(**_style(box, highlight))};")
-    for delegate, members in clusters.items():
-        backend = members[0].backend
-        lines.append(f"  subgraph cluster_{_safe(delegate)} {{")
-        lines.append(
-            "    graph "
-            + _attrs(
-                label=f"{backend} · {delegate}",
-                color=backend_colour(backend),
-                style="rounded,bold",
-                fontcolor=backend_colour(backend),
-                id=f"cluster_{_safe(delegate)}",
-                tooltip=f"{delegate}: {len(members)} nodes delegated to {backend}",
-                **{"class": "etwb-delegate"},
-            )
-            + ";"
-        )
-        for box in members:
-            lines.append(f"    {box.id} {_attrs(**_style(box, highlight))};")
-        lines.append("  }")
-    for a, b in view.edges:
-        lines.append(f"  {a} -> {b};")
-    if legend:
-        lines += _legend(sorted({b.backend for b in view.boxes if b.backend}))
-    lines.append("}")
-    return "\n".join(lines)
-
-
-def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
-    style: dict[str, str] = {"label": box.label, "tooltip": box.tooltip or box.label, "id": box.id}
-    if box.kind in ("delegated", "group") and box.backend:
-        style |= {
-            "shape": "box",
-            "style": "filled,rounded",
-            "fillcolor": backend_colour(box.backend),
-        }
-        style["fontcolor"] = "white"
-        if box.kind == "group":
-            style |= {"shape": "box3d", "style": "filled"}
-    elif box.kind in ("fallback", "group-fallback"):
-        style |= {
-            "shape": "box3d" if box.kind == "group-fallback" else "box",
-            "style": "filled,dashed",
-            "fillcolor": FALLBACK["fill"],
-            "color": FALLBACK["border"],
-            "penwidth": "1.5",
-        }
-    elif box.kind == "group":  # CPU group without fallback ops (only structural)
-        style |= {"shape": "box3d", "style": "dotted"}
-    elif box.kind == "structural":
-        style |= {"shape": "ellipse", "style": "dotted", "fontcolor": "#777777", "height": "0.2"}
-    else:  # input / output
-        style |= {"shape": "oval", "style": "filled", "fillcolor": "#eeeeee"}
-    classes = [_CLASSES.get((box.kind, bool(box.backend)), "etwb-io")]
-    if highlight and set(box.members) & set(highlight):
-        style |= {"color": "#ff8c00", "penwidth": "4"}
-        classes.append("etwb-match")
-    style["class"] = " ".join(classes)
-    return style
-
-
-# (box kind, has a backend) -> SVG classes tests and browser code select on.
-_CLASSES = {
-    ("delegated", True): "etwb-delegated",
-    ("group", True): "etwb-group etwb-delegated",
-    ("fallback", False): "etwb-fallback",
-    ("group-fallback", False): "etwb-group etwb-fallback",
-    ("group", False): "etwb-group etwb-structural",
-    ("structural", False): "etwb-structural",
-}
-
-
-def _legend(backends: list[str]) -> list[str]:
-    rows = "".join(
-        f'<TR><TD BGCOLOR="{backend_colour(b)}"> </TD><TD ALIGN="LEFT">delegated to {html.escape(b)}</TD></TR>'
-        for b in backends
-    )
-    rows += (
-        f'<TR><TD BGCOLOR="{FALLBACK["fill"]}" COLOR="{FALLBACK["border"]}"> </TD>'
-        '<TD ALIGN="LEFT">CPU fallback (portable kernels)</TD></TR>'
-        '<TR><TD STYLE="dotted"> </TD><TD ALIGN="LEFT">structural (getitem)</TD></TR>'
-        '<TR><TD>▤</TD><TD ALIGN="LEFT">3-D box: collapsed group (click to expand)</TD></TR>'
-    )
-    table = f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2">{rows}</TABLE>>'
-    return [f'  legend [id="legend", shape=plaintext, label={table}];']
-
-
-def to_svg(dot: str) -> str:
-    """Run graphviz `dot` on the DOT text; returns the SVG document as a string."""
-    import graphviz
-
-    return _titles_from_tooltips(graphviz.Source(dot).pipe(format="svg").decode("utf-8"))
-
-
-_NODE_G = re.compile(
-    r'(<g id="[^"]*" class="(?:node|cluster)[^"]*">\s*<title>)[^<]*(</title>'
-    r'(?:(?!</g>).)*?<a xlink:title="([^"]*)")',
-    re.S,
-)
-
-
-def _titles_from_tooltips(svg: str) -> str:
-    # Graphviz puts the DOT id in <title> and the tooltip in an <a xlink:title>; copy the
-    # tooltip into <title> (what SVG viewers and tests read). '-' in ids/classes is written
-    # as &#45;; make it plain so selectors like .etwb-fallback are easy to write.
-    svg = _NODE_G.sub(lambda m: m.group(1) + m.group(3) + m.group(2), svg)
-    svg = re.sub(
-        r'\b(id|class)="([^"]*)"',
-        lambda m: f'{m.group(1)}="{m.group(2).replace("&#45;", "-")}"',
-        svg,
-    )
-    return re.sub(r"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", "", svg)
 
 
 def render(

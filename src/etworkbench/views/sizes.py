@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .coverage import iter_results
+from .coverage_counts import iter_results
 
 MB = 1e6
 PARTS = (  # (Sizes field, label, colour): the stack, bottom to top

@@ -1,4 +1,8 @@
-"""Sweep report: one self-contained HTML page (plotly) and a CSV, from a `SweepSummary`."""
+"""Sweep report: one self-contained HTML page (plotly) and a CSV, from a `SweepSummary`.
+
+Node counts are analysis.placement's: delegated, CPU fallback (runs a kernel), structural
+(getitem, no kernel); the delegated share is delegated / (delegated + CPU fallback).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,50 @@ import csv
 import html
 import io
 
+from ..analysis.placement import (
+    CPU_KERNEL,
+    DELEGATION_INFO_DEFINITION,
+    KIND_LABELS,
+    SHARE_DEFINITION,
+    STRUCTURAL,
+)
+
 
 def coverage_csv(summary) -> str:
+    """op, backend, delegated, cpu_kernel (CPU fallback), structural node counts."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["op", "backend", "delegated", "fallback"])
-    for (op, backend), (delegated, fallback) in sorted(summary.coverage.items()):
-        writer.writerow([op, backend, delegated, fallback])
+    writer.writerow(["op", "backend", "delegated", "cpu_kernel", "structural"])
+    for (op, backend), (delegated, cpu, structural) in sorted(summary.coverage.items()):
+        writer.writerow([op, backend, delegated, cpu, structural])
     return out.getvalue()
+
+
+def counts_table_html(summary) -> str:
+    """One row per (model, backend) that lowered: the three counts, share, get_delegation_info."""
+    e = html.escape
+    head = "".join(
+        f"<th>{e(h)}</th>"
+        for h in (
+            "model",
+            "backend",
+            KIND_LABELS["delegated"],
+            KIND_LABELS[CPU_KERNEL],
+            KIND_LABELS[STRUCTURAL],
+            "delegated share",
+            "get_delegation_info delegated / non-delegated",
+        )
+    )
+    rows = "".join(
+        f"<tr><td>{e(model)}</td><td>{e(backend)}</td><td>{c.delegated}</td>"
+        f"<td>{c.cpu_kernels}</td><td>{c.structural}</td><td>{c.share_text}</td>"
+        f"<td>{c.delegation_info_delegated} / {c.delegation_info_non_delegated}</td></tr>"
+        for (model, backend), c in sorted(summary.counts.items())
+    )
+    return (
+        f"<h2>Nodes per model and backend</h2><table border='1'><tr>{head}</tr>{rows}</table>"
+        f"<p>{e(SHARE_DEFINITION)}; {e(DELEGATION_INFO_DEFINITION)}.</p>"
+    )
 
 
 def _heatmap(summary):
@@ -25,14 +65,18 @@ def _heatmap(summary):
     for op in ops:
         row, labels = [], []
         for backend in backends:
-            delegated, fallback = summary.coverage.get((op, backend), (0, 0))
-            total = delegated + fallback
+            delegated, cpu, structural = summary.coverage.get((op, backend), (0, 0, 0))
+            total = delegated + cpu
             row.append(delegated / total if total else None)
-            labels.append(
-                f"{op} on {backend}: {delegated} delegated, {fallback} on CPU"
-                if total
-                else "not in these models"
-            )
+            if total:
+                label = (
+                    f"{op} on {backend}: {delegated} delegated, {cpu} CPU fallback (runs a kernel)"
+                )
+            elif structural:
+                label = f"{op} on {backend}: {structural} structural (getitem, no kernel)"
+            else:
+                label = "not in these models"
+            labels.append(label)
         z.append(row)
         text.append(labels)
     figure = go.Figure(
@@ -41,10 +85,14 @@ def _heatmap(summary):
         )
     )
     figure.update_layout(
-        title="Share of each op's nodes delegated, across all models",
+        title="Share of each op's kernel-running nodes delegated, across all models",
         height=max(400, 18 * len(ops)),
     )
     return figure
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else 100 * share
 
 
 def _share_bars(summary):
@@ -57,13 +105,22 @@ def _share_bars(summary):
             go.Bar(
                 name=backend,
                 x=models,
-                y=[100 * summary.delegated_share.get((m, backend), 0) for m in models],
+                y=[_percent(summary.delegated_share.get((m, backend))) for m in models],
+                customdata=[
+                    summary.counts[(m, backend)].text() if (m, backend) in summary.counts else ""
+                    for m in models
+                ],
+                hovertemplate="%{x}: %{y:.1f}% delegated<br>%{customdata}<extra>"
+                + html.escape(backend)
+                + "</extra>",
             )
             for backend in backends
         ]
     )
     figure.update_layout(
-        title="Delegated share of nodes (%) per model and backend",
+        title="Delegated share (%) per model and backend<br><sup>"
+        + html.escape(SHARE_DEFINITION)
+        + "</sup>",
         barmode="group",
         yaxis_range=[0, 100],
     )
@@ -79,6 +136,8 @@ def sweep_html(summary) -> str:
     if summary.coverage:
         parts.append(_share_bars(summary).to_html(full_html=False, include_plotlyjs="inline"))
         parts.append(_heatmap(summary).to_html(full_html=False, include_plotlyjs=False))
+    if summary.counts:
+        parts.append(counts_table_html(summary))
     parts.append("<h2>Ops that keep nodes on the CPU, most frequent first</h2>")
     for backend, ranked in sorted(summary.blocking.items()):
         rows = "".join(
@@ -86,7 +145,7 @@ def sweep_html(summary) -> str:
             for op, count, models in ranked[:25]
         )
         parts.append(
-            f"<h3>{html.escape(backend)}</h3><table border='1'><tr><th>op</th><th>CPU nodes</th>"
+            f"<h3>{html.escape(backend)}</h3><table border='1'><tr><th>op</th><th>CPU fallback nodes</th>"
             f"<th>models</th></tr>{rows}</table>"
         )
     if summary.failures:

@@ -1,8 +1,9 @@
-"""Plain-text tables for the terminal and for notebook `print`."""
+"""Plain-text tables for the terminal and for notebook `print`; `table_html` for the panels."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 def text_table(
@@ -40,3 +41,8 @@ def backends_table(rows) -> str:
         max_width=110,
     )
     return table
+
+
+def table_html(frame: Any, max_rows: int | None = 500) -> str:
+    """A DataFrame as a compact HTML table (what the UI panels embed)."""
+    return frame.to_html(max_rows=max_rows, border=0, classes="etwb-table", escape=True)

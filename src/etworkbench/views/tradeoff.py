@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..analysis.placement import share_text
+
 ZERO_ERROR_FLOOR = 1e-12
 
 
@@ -41,7 +43,7 @@ def _scatter(comparison: Any, x_field: str, x_title: str, scale: float, title: s
                         row.scheme,
                         (row.pte_bytes or 0) / 1e6,
                         row.latency_ms,
-                        row.delegated_share if row.delegated_share is not None else float("nan"),
+                        share_text(row.delegated_share),
                         row.top1 if row.top1 is not None else float("nan"),
                     ]
                     for row in mine
@@ -49,7 +51,8 @@ def _scatter(comparison: Any, x_field: str, x_title: str, scale: float, title: s
                 hovertemplate=(
                     f"<b>{backend}</b> %{{customdata[0]}}<br>"
                     "size %{customdata[1]:.2f} MB<br>latency %{customdata[2]:.3f} ms<br>"
-                    "delegated %{customdata[3]:.0%}<br>top-1 %{customdata[4]:.0%}<br>"
+                    "delegated share %{customdata[3]} (of kernel-running nodes)<br>"
+                    "top-1 %{customdata[4]:.0%}<br>"
                     "max abs error %{y:.2e}<extra></extra>"
                 ),
             )

@@ -1,0 +1,231 @@
+"""Graph views as graphviz DOT / SVG: styles, backend colours, the legend (with the node counts).
+
+`Box` and `GraphView` are what is drawn: views.graph.build_view builds them from a placement
+(and re-exports them). `to_dot` draws a `GraphView`; `to_svg` runs graphviz. Node kinds and
+counts are analysis.placement's: delegated (backend colour), CPU fallback (runs a kernel; red,
+dashed) and structural (getitem, no kernel; dotted).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+from ..analysis.placement import (
+    CPU_KERNEL,
+    DELEGATION_INFO_DEFINITION,
+    KIND_LABELS,
+    SHARE_DEFINITION,
+    STRUCTURAL,
+    NodeCounts,
+)
+
+
+@dataclass
+class Box:
+    """One drawn node: a graph node, or a collapsed group of them."""
+
+    id: str
+    label: str
+    kind: str  # delegated | fallback | structural | input | output | group
+    members: list[str] = field(default_factory=list)
+    backend: str | None = None
+    delegate: str | None = None  # draw inside this delegate's cluster (full mode)
+    tooltip: str = ""
+    fallback_members: int = 0  # CPU fallback nodes (run a kernel) among the members
+
+
+@dataclass
+class GraphView:
+    boxes: list[Box]
+    edges: list[tuple[str, str]]
+    mode: str
+    counts: NodeCounts | None = None  # the placement's, for the legend
+    delegated_by_backend: dict[str, int] = field(default_factory=dict)
+
+    def box(self, box_id: str) -> Box:
+        return next(b for b in self.boxes if b.id == box_id)
+
+
+# One colour per backend; anything unknown gets a colour from the tail of the list.
+BACKEND_COLOURS = {
+    "xnnpack": "#4c9be8",
+    "coreml": "#9b59b6",
+    "vulkan": "#e67e22",
+    "openvino": "#16a085",
+    "ethos-u": "#2ecc71",
+    "tosa": "#f1c40f",
+    "qnn": "#e84393",
+}
+_SPARE = ["#1abc9c", "#8e44ad", "#d35400", "#27ae60", "#2980b9"]
+FALLBACK = {"fill": "#fdecea", "border": "#c0392b"}
+
+
+def backend_colour(backend: str | None) -> str:
+    if not backend:
+        return FALLBACK["border"]
+    if backend in BACKEND_COLOURS:
+        return BACKEND_COLOURS[backend]
+    return _SPARE[sum(map(ord, backend)) % len(_SPARE)]
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", text)
+
+
+def _attrs(**kw: str) -> str:
+    parts = []
+    for key, value in kw.items():
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        parts.append(f'{key}="{text}"')
+    return "[" + ", ".join(parts) + "]"
+
+
+def to_dot(
+    view: GraphView, highlight: set[str] | frozenset[str] = frozenset(), legend: bool = True
+) -> str:
+    """Graphviz DOT for a view; `highlight` holds node names (e.g. search hits) to outline."""
+    lines = [
+        "digraph placement {",
+        '  graph [rankdir=TB, fontname="Helvetica", fontsize=10, nodesep=0.25, ranksep=0.3];',
+        '  node [fontname="Helvetica", fontsize=9, height=0.3];',
+        '  edge [color="#888888", arrowsize=0.6];',
+    ]
+    clusters: dict[str, list[Box]] = {}
+    for box in view.boxes:
+        if box.delegate:
+            clusters.setdefault(box.delegate, []).append(box)
+    for box in view.boxes:
+        if not box.delegate:
+            lines.append(f"  {box.id} {_attrs(**_style(box, highlight))};")
+    for delegate, members in clusters.items():
+        backend = members[0].backend
+        lines.append(f"  subgraph cluster_{_safe(delegate)} {{")
+        lines.append(
+            "    graph "
+            + _attrs(
+                label=f"{backend} · {delegate}",
+                color=backend_colour(backend),
+                style="rounded,bold",
+                fontcolor=backend_colour(backend),
+                id=f"cluster_{_safe(delegate)}",
+                tooltip=f"{delegate}: {len(members)} nodes delegated to {backend}",
+                **{"class": "etwb-delegate"},
+            )
+            + ";"
+        )
+        for box in members:
+            lines.append(f"    {box.id} {_attrs(**_style(box, highlight))};")
+        lines.append("  }")
+    for a, b in view.edges:
+        lines.append(f"  {a} -> {b};")
+    if legend:
+        lines += _legend(view)
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
+    style: dict[str, str] = {"label": box.label, "tooltip": box.tooltip or box.label, "id": box.id}
+    if box.kind in ("delegated", "group") and box.backend:
+        style |= {
+            "shape": "box",
+            "style": "filled,rounded",
+            "fillcolor": backend_colour(box.backend),
+        }
+        style["fontcolor"] = "white"
+        if box.kind == "group":
+            style |= {"shape": "box3d", "style": "filled"}
+    elif box.kind in ("fallback", "group-fallback"):
+        style |= {
+            "shape": "box3d" if box.kind == "group-fallback" else "box",
+            "style": "filled,dashed",
+            "fillcolor": FALLBACK["fill"],
+            "color": FALLBACK["border"],
+            "penwidth": "1.5",
+        }
+    elif box.kind == "group":  # CPU group without fallback ops (only structural)
+        style |= {"shape": "box3d", "style": "dotted"}
+    elif box.kind == "structural":
+        style |= {"shape": "ellipse", "style": "dotted", "fontcolor": "#777777", "height": "0.2"}
+    else:  # input / output
+        style |= {"shape": "oval", "style": "filled", "fillcolor": "#eeeeee"}
+    classes = [_CLASSES.get((box.kind, bool(box.backend)), "etwb-io")]
+    if highlight and set(box.members) & set(highlight):
+        style |= {"color": "#ff8c00", "penwidth": "4"}
+        classes.append("etwb-match")
+    style["class"] = " ".join(classes)
+    return style
+
+
+# (box kind, has a backend) -> SVG classes tests and browser code select on.
+_CLASSES = {
+    ("delegated", True): "etwb-delegated",
+    ("group", True): "etwb-group etwb-delegated",
+    ("fallback", False): "etwb-fallback",
+    ("group-fallback", False): "etwb-group etwb-fallback",
+    ("group", False): "etwb-group etwb-structural",
+    ("structural", False): "etwb-structural",
+}
+
+
+def _legend(view: GraphView) -> list[str]:
+    """Colours and, when the view knows them, the placement's counts: each row says what it
+    counts, and get_delegation_info's totals are shown where they differ from them."""
+    counts, by_backend = view.counts, view.delegated_by_backend
+
+    def n(value: int) -> str:
+        return f": {value} node{'s' if value != 1 else ''}" if counts is not None else ""
+
+    def row(cell: str, text: str) -> str:
+        return f'<TR><TD {cell}> </TD><TD ALIGN="LEFT">{html.escape(text)}</TD></TR>'
+
+    backends = sorted({b.backend for b in view.boxes if b.backend} | set(by_backend))
+    rows = "".join(
+        row(f'BGCOLOR="{backend_colour(b)}"', f"delegated to {b}{n(by_backend.get(b, 0))}")
+        for b in backends
+    )
+    rows += row(
+        f'BGCOLOR="{FALLBACK["fill"]}" COLOR="{FALLBACK["border"]}"',
+        KIND_LABELS[CPU_KERNEL] + (n(counts.cpu_kernels) if counts else ""),
+    )
+    rows += row(
+        'STYLE="dotted"', KIND_LABELS[STRUCTURAL] + (n(counts.structural) if counts else "")
+    )
+    if counts is not None:
+        share = f"{counts.share_text} {SHARE_DEFINITION}"
+        rows += f'<TR><TD></TD><TD ALIGN="LEFT">{html.escape(share)}</TD></TR>'
+        if counts.structural:
+            info = f"{counts.delegation_info_text()} ({DELEGATION_INFO_DEFINITION})"
+            rows += f'<TR><TD></TD><TD ALIGN="LEFT">{html.escape(info)}</TD></TR>'
+    rows += '<TR><TD>▤</TD><TD ALIGN="LEFT">3-D box: collapsed group (click to expand)</TD></TR>'
+    table = f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2">{rows}</TABLE>>'
+    return [f'  legend [id="legend", shape=plaintext, label={table}];']
+
+
+def to_svg(dot: str) -> str:
+    """Run graphviz `dot` on the DOT text; returns the SVG document as a string."""
+    import graphviz
+
+    return _titles_from_tooltips(graphviz.Source(dot).pipe(format="svg").decode("utf-8"))
+
+
+_NODE_G = re.compile(
+    r'(<g id="[^"]*" class="(?:node|cluster)[^"]*">\s*<title>)[^<]*(</title>'
+    r'(?:(?!</g>).)*?<a xlink:title="([^"]*)")',
+    re.S,
+)
+
+
+def _titles_from_tooltips(svg: str) -> str:
+    # Graphviz puts the DOT id in <title> and the tooltip in an <a xlink:title>; copy the
+    # tooltip into <title> (what SVG viewers and tests read). '-' in ids/classes is written
+    # as &#45;; make it plain so selectors like .etwb-fallback are easy to write.
+    svg = _NODE_G.sub(lambda m: m.group(1) + m.group(3) + m.group(2), svg)
+    svg = re.sub(
+        r'\b(id|class)="([^"]*)"',
+        lambda m: f'{m.group(1)}="{m.group(2).replace("&#45;", "-")}"',
+        svg,
+    )
+    return re.sub(r"<\?xml[^>]*>\s*|<!DOCTYPE[^>]*>\s*", "", svg)
