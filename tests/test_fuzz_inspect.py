@@ -1,5 +1,10 @@
 """Mutated .pte files: every one ends in `PteFormatError` or a consistent report, never anything else.
 
+`PteFormatError` alone proves little: the reader turns any exception of the deserializer into one
+("corrupt flatbuffer: the executorch deserializer raised X"), a bug in the reader included. So
+such an error counts as clean only when X is one of the errors a flatbuffer read of corrupt
+bytes raises (`DESERIALIZER_ERRORS`) and it was raised outside etworkbench's own code.
+
 The corpus is two real programs made here (teaching_net with two XNNPACK delegates and named data
 in segments; tiny_convnet with no delegates and its weights as constants). Mutations use a fixed
 seed so a failure names an input that can be rebuilt.
@@ -9,8 +14,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import struct
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etworkbench import PteFormatError, inspect_pte
+from etworkbench.analysis import pte_file
 from etworkbench.analysis.pte_file import PteReport
 
 SEED = 20261126
@@ -72,6 +80,39 @@ def _mutate(rng: random.Random, corpus: list[bytes]) -> tuple[str, bytes]:
     return kind, bytes(data)
 
 
+# What executorch's deserializer and the flatbuffers runtime raise when an offset or length
+# read from corrupt bytes points past the buffer or at garbage: struct.error (unpack_from out of
+# range), ValueError (incl. UnicodeDecodeError on a bad string; "buffer is smaller than requested
+# size"), IndexError, OverflowError, and flatbuffers' TypeError "bad number N for type uint32".
+DESERIALIZER_ERRORS = (struct.error, ValueError, IndexError, OverflowError, TypeError)
+_RAISED = re.compile(r"the executorch deserializer raised (\w+)")
+_OWN_CODE = str(Path(pte_file.__file__).resolve().parent.parent)  # the etworkbench package
+
+
+def _escaped(exc: PteFormatError, data: bytes) -> str | None:
+    """None when `exc` is a documented failure of `data`; else what escaped the reader.
+
+    Structural messages (header, offsets, segment table, timeout, memory) are the reader's own
+    words. A "deserializer raised X" is parsed again in this process (it raised quickly in the
+    worker, so it cannot hang here) to see the real exception and where it came from.
+    """
+    if not _RAISED.search(str(exc)):
+        return None
+    size = len(data)
+    program_size, segment_base = pte_file.check_layout("<bytes>", data[:64], size)
+    try:
+        pte_file._parse(data, program_size, segment_base)
+    except Exception as raised:
+        frames = traceback.extract_tb(raised.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        own = bool(frames) and str(Path(frames[-1].filename).resolve()).startswith(_OWN_CODE)
+        if isinstance(raised, DESERIALIZER_ERRORS) and not own:
+            return None
+        kind = "raised in etworkbench's reader" if own else "not a documented reader error"
+        return f"{type(raised).__name__} at {where} ({kind}): {raised}"
+    return f"the worker reported {exc} but parsing again in-process succeeded"
+
+
 def _check_report(report: PteReport, data: bytes) -> None:
     """A report that came back must be self-consistent and bounded by the file."""
     assert report.total_bytes == len(data)
@@ -99,6 +140,9 @@ def test_fuzz_mutated_pte_files(corpus, record_property, capsys):
             report = inspect_pte(data, timeout=PER_INPUT_TIMEOUT)
         except PteFormatError as exc:
             assert str(exc).startswith("<bytes>: "), str(exc)
+            escaped = _escaped(exc, data)
+            if escaped is not None:
+                pytest.fail(f"input {index} ({kind}, seed {SEED}): {escaped}")
             outcomes["timeout" if "did not finish" in str(exc) else "PteFormatError"] += 1
             continue
         except Exception as exc:  # the point of the test: report which input escaped
@@ -138,7 +182,9 @@ def test_property_edited_files_fail_cleanly_or_report(corpus_ready, choice, edit
     data = bytes(data)
     try:
         report = inspect_pte(data, timeout=PER_INPUT_TIMEOUT)
-    except PteFormatError:
+    except PteFormatError as exc:
+        escaped = _escaped(exc, data)
+        assert escaped is None, escaped
         return
     _check_report(report, data)
 
@@ -150,3 +196,24 @@ def test_property_arbitrary_bytes(data):
         inspect_pte(data, timeout=PER_INPUT_TIMEOUT)
     except PteFormatError as exc:
         assert "<bytes>" in str(exc)
+        escaped = _escaped(exc, data)
+        assert escaped is None, escaped
+
+
+def test_escaped_tells_a_reader_bug_from_corrupt_data(corpus, monkeypatch):
+    """The guard itself: a deserializer-style error passes, anything else is reported."""
+    data = corpus[1]
+    wrapped = PteFormatError("<bytes>: corrupt flatbuffer: the executorch deserializer raised X")
+
+    def corrupt(*_args):
+        raise struct.error("unpack_from requires a buffer of at least 9 bytes")
+
+    def buggy(*_args):
+        return None.Location()  # what a missing optional table does to careless reader code
+
+    monkeypatch.setattr(pte_file, "_parse", corrupt)
+    assert _escaped(wrapped, data) is None
+    monkeypatch.setattr(pte_file, "_parse", buggy)
+    assert "AttributeError" in (_escaped(wrapped, data) or "")
+    structural = PteFormatError("<bytes>: bad flatbuffer: segment table claims 9 entries")
+    assert _escaped(structural, data) is None

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ._base import Availability, Backend, Scheme
+from ._documented import documented_only, refuse_documented_only
 
 
 class Cadence(Backend):
@@ -40,8 +41,16 @@ class Cadence(Backend):
         return Availability(False, reason, self.hint)
 
     def partitioners(self, scheme: str) -> list[Any]:
+        refuse_documented_only(self, scheme)
         raise NotImplementedError("Cadence has no partitioner; " + self.notes)
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:
-        return {"int8": Scheme("int8", "int8 static (CadenceDefaultQuantizer, cadence:: kernels)")}
+        scheme = documented_only(
+            "int8",
+            "int8 static (CadenceDefaultQuantizer, cadence:: kernels)",
+            "Cadence quantizes in its own AOT flow (executorch.backends.cadence.aot.compiler), "
+            "not as a delegate's PT2E step: CadenceDefaultQuantizer annotates nothing in a "
+            "prepare/convert of the exported program, and there is no partitioner to lower with",
+        )
+        return {"int8": scheme}

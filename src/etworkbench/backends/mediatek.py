@@ -9,6 +9,15 @@ from ._base import Availability, Backend, Scheme
 from ._probe import has_module
 
 
+def _neuropilot_quantizer(precision: str) -> Any:
+    """NeuropilotQuantizer at `Precision.<precision>` (imports need the SDK's mtk_converter)."""
+    from executorch.backends.mediatek.quantizer import NeuropilotQuantizer, Precision
+
+    quantizer = NeuropilotQuantizer()
+    quantizer.setup_precision(getattr(Precision, precision))
+    return quantizer
+
+
 class Mediatek(Backend):
     name = "mediatek"
     title = "MediaTek NeuroPilot"
@@ -40,6 +49,16 @@ class Mediatek(Backend):
     def schemes(self) -> dict[str, Scheme]:
         return {
             "fp32": Scheme("fp32", "float32"),
-            "int8": Scheme("int8", "8-bit activations/weights (NeuropilotQuantizer A8W8)"),
-            "16a8w": Scheme("16a8w", "16-bit activations, 8-bit weights (NeuropilotQuantizer)"),
+            "int8": Scheme(
+                "int8",
+                "8-bit activations/weights (NeuropilotQuantizer, Precision.A8W8)",
+                quantizer=lambda: _neuropilot_quantizer("A8W8"),
+                calibrate=True,
+            ),
+            "16a8w": Scheme(
+                "16a8w",
+                "16-bit activations, 8-bit weights (NeuropilotQuantizer, Precision.A16W8)",
+                quantizer=lambda: _neuropilot_quantizer("A16W8"),
+                calibrate=True,
+            ),
         }

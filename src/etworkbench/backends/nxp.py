@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from ._base import Availability, Backend, Scheme
+from ._documented import documented_only, refuse_documented_only
 from ._probe import has_module
 
 
@@ -33,6 +34,7 @@ class Nxp(Backend):
         return Availability(True)
 
     def partitioners(self, scheme: str) -> list[Any]:
+        refuse_documented_only(self, scheme)
         from executorch.backends.nxp.neutron_partitioner import NeutronPartitioner
         from executorch.backends.nxp.nxp_backend import generate_neutron_compile_spec
 
@@ -40,4 +42,11 @@ class Nxp(Backend):
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:
-        return {"int8": Scheme("int8", "int8 static (NeutronQuantizer); the NPU is int8 only")}
+        return {
+            "int8": documented_only(
+                "int8",
+                "int8 static (NeutronQuantizer); the NPU is int8 only",
+                "NeutronQuantizer needs eiq_neutron_sdk even to be built (its target spec asks "
+                "the Neutron converter), so the workbench cannot build or test it without the SDK",
+            )
+        }

@@ -10,6 +10,21 @@ from ._base import Availability, Backend, Scheme
 from ._probe import has_executorch_file
 
 
+def _qnn_quantizer(dtype: str) -> Any:
+    """QnnQuantizer for the HTP with `QuantDtype.<dtype>`, per-channel conv/linear weights."""
+    if os.environ.get("QNN_SDK_ROOT") is None:
+        # executorch's qnn_sdk_setup downloads the SDK when the variable is unset; never here.
+        raise RuntimeError("QNN_SDK_ROOT is not set: the QNN quantizer needs the QNN SDK")
+    from executorch.backends.qualcomm.quantizer.quantizer import QnnQuantizer, QuantDtype
+    from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
+
+    quantizer = QnnQuantizer(soc_model=QcomChipset.SM8650)  # the chip `partitioners` compiles for
+    quantizer.set_default_quant_config(
+        getattr(QuantDtype, dtype), is_conv_per_channel=True, is_linear_per_channel=True
+    )
+    return quantizer
+
+
 class Qnn(Backend):
     name = "qnn"
     title = "Qualcomm QNN"
@@ -55,7 +70,22 @@ class Qnn(Backend):
     def schemes(self) -> dict[str, Scheme]:
         return {
             "fp16": Scheme("fp16", "float16 on the HTP"),
-            "int8": Scheme("int8", "8-bit activations/weights (QnnQuantizer, QuantDtype.use_8a8w)"),
-            "16a8w": Scheme("16a8w", "16-bit activations, 8-bit weights (QnnQuantizer)"),
-            "16a4w": Scheme("16a4w", "16-bit activations, 4-bit weights (QnnQuantizer)"),
+            "int8": Scheme(
+                "int8",
+                "8-bit activations/weights (QnnQuantizer, QuantDtype.use_8a8w)",
+                quantizer=lambda: _qnn_quantizer("use_8a8w"),
+                calibrate=True,
+            ),
+            "16a8w": Scheme(
+                "16a8w",
+                "16-bit activations, 8-bit weights (QnnQuantizer, QuantDtype.use_16a8w)",
+                quantizer=lambda: _qnn_quantizer("use_16a8w"),
+                calibrate=True,
+            ),
+            "16a4w": Scheme(
+                "16a4w",
+                "16-bit activations, 4-bit weights (QnnQuantizer, QuantDtype.use_16a4w)",
+                quantizer=lambda: _qnn_quantizer("use_16a4w"),
+                calibrate=True,
+            ),
         }

@@ -7,7 +7,17 @@ import os
 from typing import Any
 
 from ._base import Availability, Backend, Scheme
+from ._documented import documented_only, refuse_documented_only
 from ._probe import executorch_dir
+
+
+def _enn_quantizer() -> Any:
+    """EnnQuantizer at Precision.A8W8, per-channel weights (the only precision it has)."""
+    from executorch.backends.samsung.quantizer import EnnQuantizer, Precision
+
+    quantizer = EnnQuantizer()
+    quantizer.setup_quant_params(Precision.A8W8, is_per_channel=True)
+    return quantizer
 
 
 class Samsung(Backend):
@@ -37,6 +47,7 @@ class Samsung(Backend):
         return Availability(True)
 
     def partitioners(self, scheme: str) -> list[Any]:
+        refuse_documented_only(self, scheme)
         from executorch.backends.samsung.partition.enn_partitioner import EnnPartitioner
         from executorch.backends.samsung.serialization.compile_options import (
             gen_samsung_backend_compile_spec,
@@ -48,6 +59,15 @@ class Samsung(Backend):
     def schemes(self) -> dict[str, Scheme]:
         return {
             "fp32": Scheme("fp32", "float32"),
-            "int8": Scheme("int8", "8-bit activations/weights (EnnQuantizer A8W8)"),
-            "16a8w": Scheme("16a8w", "16-bit activations, 8-bit weights (EnnQuantizer)"),
+            "int8": Scheme(
+                "int8",
+                "8-bit activations/weights (EnnQuantizer, Precision.A8W8)",
+                quantizer=_enn_quantizer,
+                calibrate=True,
+            ),
+            "16a8w": documented_only(
+                "16a8w",
+                "16-bit activations, 8-bit weights (Exynos NPU)",
+                "executorch 1.5.1's EnnQuantizer has only Precision.A8W8",
+            ),
         }

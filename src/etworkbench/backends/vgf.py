@@ -5,8 +5,16 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from ._arm import arm_int8_scheme
 from ._base import Availability, Backend, Scheme
 from ._probe import find_executable, glibc_version, has_executorch_file, run_version
+
+
+def _quantizer() -> Any:
+    from executorch.backends.arm.quantizer import VgfQuantizer
+    from executorch.backends.arm.vgf import VgfCompileSpec
+
+    return VgfQuantizer(VgfCompileSpec("TOSA-1.0+INT"))
 
 
 class Vgf(Backend):
@@ -53,5 +61,7 @@ class Vgf(Backend):
     def schemes(self) -> dict[str, Scheme]:
         return {
             "fp32": Scheme("fp32", "float32 (TOSA-1.0+FP profile)"),
-            "int8": Scheme("int8", "int8 static via VgfQuantizer (TOSA-1.0+INT profile)"),
+            "int8": arm_int8_scheme(
+                _quantizer, "int8 static, per-channel weights (VgfQuantizer, TOSA-1.0+INT profile)"
+            ),
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import time
-from pathlib import Path
+from importlib import resources
 
 import anywidget
 import ipywidgets as W
@@ -13,19 +13,29 @@ import traitlets as T
 
 from ..views import graph as G
 
-WIDGETS = Path(__file__).resolve().parents[3] / "widgets"
-# Without the source checkout's widgets/ (an installed wheel), show the SVG without pan/zoom.
-_PLAIN_ESM = """export default { render({ model, el }) {
-  const draw = () => { el.innerHTML = model.get("svg"); };
-  model.on("change:svg", draw); draw();
-} };"""
+# The front end's source is the checkout's top-level widgets/; a copy ships inside the package
+# (ui/static/, package data) so an installed wheel has it too. A test keeps the copy identical.
+STATIC = "static"
+
+
+def widget_asset(name: str) -> str:
+    """The text of a front-end file (`graph.js`, `graph.css`) from the installed package."""
+    asset = resources.files(__package__) / STATIC / name
+    try:
+        return asset.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise FileNotFoundError(
+            f"the graph widget's {name} is missing from the installed etworkbench package "
+            f"(expected etworkbench/ui/{STATIC}/{name}, package data): without it the graph "
+            "has no pan, zoom or click; reinstall etworkbench from a complete wheel or checkout"
+        ) from exc
 
 
 class GraphWidget(anywidget.AnyWidget):
     """An SVG with pan/zoom; `selected` is the id of the last clicked node."""
 
-    _esm = WIDGETS / "graph.js" if (WIDGETS / "graph.js").exists() else _PLAIN_ESM
-    _css = WIDGETS / "graph.css" if (WIDGETS / "graph.css").exists() else ""
+    _esm = widget_asset("graph.js")
+    _css = widget_asset("graph.css")
     svg = T.Unicode("").tag(sync=True)
     selected = T.Unicode("").tag(sync=True)
 
