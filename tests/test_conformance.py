@@ -112,14 +112,53 @@ def test_every_tricky_model_on_xnnpack(tmp_path):
     out = tmp_path / "tricky"
     main(["conformance", "--suite", "tricky", "--backends", "xnnpack", "--out", str(out)])
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["rows"][0]["cases"] == 13
+    assert summary["rows"][0]["cases"] == 14
 
 
 def test_per_group_samples_each_operator_once():
-    from etworkbench.conformance._cases import select
+    from etworkbench.conformance._collect import select
 
     cases = collect("ops").cases
     sampled = select(cases, None, None, 1)
     groups = [c.name.split("/", 1)[0] for c in sampled]
     assert len(groups) == len(set(groups)) == len({c.name.split("/", 1)[0] for c in cases})
     assert len(select(cases, ["add/*"], None, 2)) == 2
+
+
+@pytest.mark.slow
+def test_quantized_priority_and_ethos_u_targets_agree_with_the_plain_api(tmp_path):
+    """Both sides make the same quantizer calls; a priority list is one partitioner list."""
+    out = tmp_path / "targets"
+    targets = ["xnnpack:int8", "coreml+xnnpack", "ethosu"]
+    assert _cli(out, targets, ["tricky/python_attr_config"]) == 0
+    # a model torch.export refuses fails at export on both sides, quantized too
+    assert _cli(tmp_path / "refused", ["xnnpack:int8"], ["tricky/data_dependent_branch"]) == 0
+    (refused,) = json.loads((tmp_path / "refused" / "summary.json").read_text())["rows"]
+    assert refused["agree_both_failed"] == 1 and refused["both_failed_by_stage"] == {"export": 1}
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["backend"]: r for r in summary["rows"]}
+    assert set(rows) == set(targets)
+    assert all(r["agree"] == r["cases"] == 1 for r in rows.values()), summary["mismatches"]
+    # deterministic quantized programs: the bytes are compared, and equal
+    assert rows["xnnpack:int8"]["pte_compared"] == rows["xnnpack:int8"]["pte_equal"] == 1
+    assert rows["ethosu"]["pte_compared"] == rows["ethosu"]["pte_equal"] == 1
+    assert rows["xnnpack:int8"]["runs"] == 1  # the int8 program ran against eager
+    assert rows["coreml+xnnpack"]["previews_equal"] == rows["coreml+xnnpack"]["previews"] == 1
+    (record,) = [json.loads(p.read_text()) for p in (out / "cases").glob("*xnnpack_int8.json")]
+    assert record["scheme"] == "int8" and record["plain"]["delegated"] > 0
+
+
+def test_targets_parse_and_bad_ones_name_the_choices():
+    from etworkbench.conformance._targets import parse_target
+    from etworkbench.errors import UsageError
+
+    assert parse_target("xnnpack").label == "xnnpack"
+    target = parse_target("CoreML+xnnpack:fp32")
+    assert target.backends == ("coreml", "xnnpack") and target.priority
+    assert target.label == "coreml+xnnpack:fp32" and target.lowering_label == "coreml+xnnpack"
+    with pytest.raises(UsageError, match="int3.*schemes are"):
+        parse_target("xnnpack:int3")
+    with pytest.raises(UsageError, match="twice"):
+        parse_target("xnnpack+xnnpack")
+    with pytest.raises(UsageError, match="nosuch"):
+        parse_target("nosuch")

@@ -6,9 +6,11 @@ counts, per-op counts, delegate subgraphs, .pte bytes (deterministic backends) a
 stages. `etwb conformance` runs it resumably into a directory of per-case JSON files.
 """
 
-from ._cases import Case, Collection, collect
-from ._compare import CaseResult, Side, compare_case
+from ._cases import Case, Collection
+from ._collect import collect
+from ._compare import compare_case
 from ._run import Plan, make_plan, run_conformance
+from ._sides import CaseResult, Side
 from ._summary import ConformanceSummary, summarize
 
 __all__ = [

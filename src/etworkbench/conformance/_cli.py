@@ -13,7 +13,15 @@ def add_conformance_parser(sub: argparse._SubParsersAction) -> None:
         "conformance",
         help="compare the workbench with the plain executorch API over a corpus of cases",
     )
-    p.add_argument("--backends", nargs="+", default=["xnnpack"], metavar="BACKEND")
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        default=["xnnpack"],
+        metavar="TARGET",
+        help="what to compare: BACKEND, BACKEND:SCHEME (e.g. xnnpack:int8; both sides make the "
+        "same quantizer calls) or A+B[:SCHEME] (a priority list: one program, partitioners in "
+        "that order); default: xnnpack",
+    )
     p.add_argument(
         "--suite",
         nargs="+",

@@ -1,150 +1,21 @@
-"""One case on one backend: the workbench's answer against the plain executorch API's.
+"""One case on one target: the workbench's answer against the plain executorch API's.
 
-The plain side is executorch used the way its docs show (`torch.export.export` ->
-`to_edge_transform_and_lower` -> `get_delegation_info` -> `to_executorch`) with the same
-partitioner objects and `EdgeCompileConfig` the engine uses (`get_backend(b).partitioners`,
-`.edge_compile_config()`), on a freshly built module. The workbench side is the default
-`etworkbench.lower(module, [b], example_inputs=args, cache=True)`.
+The plain side (`_plain`) is executorch used the way its docs show, with the backends' own
+quantizer, partitioner objects and `EdgeCompileConfig`, on a freshly built module. The
+workbench side is the default `etworkbench.lower(module, backends, quantization=scheme,
+priority=..., example_inputs=args, cache=True)`, plus its `preview()` (float targets) and a
+run of its program against eager where the runtime runs it here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import hashlib
-import io
 import time
-import traceback
-from dataclasses import dataclass, field
 from typing import Any
 
 from ._cases import Case
-
-# The stages both sides are compared in (the workbench's finer stages map onto these).
-STAGES = ("build", "export", "to_edge+partition", "preprocess", "to_executorch")
-_WORKBENCH_STAGE = {"to_edge": "to_edge+partition", "partition": "to_edge+partition"}
-_GENERIC_REASON = "no reason given"
-
-
-@dataclass
-class Side:
-    """What one side produced: counts, or the stage it failed in."""
-
-    status: str  # ok | failed (a lowering stage raised) | error (the API itself raised)
-    stage: str | None = None
-    message: str | None = None
-    delegated: int | None = None
-    non_delegated: int | None = None
-    subgraphs: int | None = None
-    delegate_calls: int | None = None  # executorch_call_delegate nodes (plain side)
-    ops: dict[str, list[int]] = field(default_factory=dict)  # op -> [delegated, non-delegated]
-    pte_bytes: int | None = None
-    pte_sha256: str | None = None
-    seconds: float = 0.0
-    cached: bool = False
-    fallback_nodes: int = 0  # workbench only: reason coverage of its fallback nodes
-    fallback_with_reason: int = 0
-    fallback_generic_reason: int = 0  # "no reason given by <backend>"
-    fallback_without_reason: list[str] = field(default_factory=list)  # node names
-    preview: list[int] | None = None  # workbench only: [delegated, non-delegated] of preview()
-    preview_error: str | None = None
-    run_error: float | None = None  # workbench only: max abs error of the .pte vs eager
-    run_note: str | None = None  # why it was not run here
-
-
-@dataclass
-class CaseResult:
-    suite: str
-    case: str
-    backend: str
-    scheme: str
-    outcome: str  # agree | mismatch | error
-    differences: list[str] = field(default_factory=list)
-    op_diff: list[dict] = field(default_factory=list)  # {op, plain: [d, n], workbench: [d, n]}
-    pte_compared: bool = False
-    pte_equal: bool | None = None
-    plain: Side | None = None
-    workbench: Side | None = None
-    note: str = ""
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:400] if text else ''}"
-
-
-def _plain_stage(exc: BaseException) -> str:
-    """preprocess when the innermost lowering frame is a backend's compiler, else partition."""
-    for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
-        name, path = frame.f_code.co_name, frame.f_code.co_filename
-        if name == "preprocess" or name.endswith("lower_all_submodules_to_backend"):
-            return "preprocess"
-        if name == "partition" and "executorch" in path:
-            return "to_edge+partition"
-    return "to_edge+partition"
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def plain_lower(case: Case, backend_name: str, scheme: str) -> tuple[Side, bytes | None]:
-    """The plain executorch API on a fresh build of `case`."""
-    import torch
-    from executorch.devtools.backend_debug import get_delegation_info
-    from executorch.exir import to_edge_transform_and_lower
-
-    from ..backends import get_backend
-
-    backend = get_backend(backend_name)
-    start = time.perf_counter()
-    side = Side("failed")
-
-    def fail(stage: str, exc: BaseException) -> tuple[Side, None]:
-        side.stage, side.message = stage, _first_line(exc)
-        side.seconds = round(time.perf_counter() - start, 3)
-        return side, None
-
-    try:
-        module, args, kwargs = case.build()
-    except Exception as exc:
-        return fail("build", exc)
-    try:  # torch prints the partial graph of a failed export; the message says enough
-        with contextlib.redirect_stderr(io.StringIO()):
-            program = torch.export.export(module, args, kwargs=kwargs)
-    except Exception as exc:
-        return fail("export", exc)
-    options: dict[str, Any] = {"partitioner": backend.partitioners(scheme)}
-    config = backend.edge_compile_config()
-    if config is not None:
-        options["compile_config"] = config
-    try:
-        edge = to_edge_transform_and_lower(program, **options)
-    except Exception as exc:
-        return fail(_plain_stage(exc), exc)
-    graph_module = edge.exported_program().graph_module
-    info = get_delegation_info(graph_module)
-    side.delegated, side.non_delegated = info.num_delegated_nodes, info.num_non_delegated_nodes
-    side.subgraphs = info.num_delegated_subgraphs
-    side.delegate_calls = sum(
-        1
-        for n in graph_module.graph.nodes
-        if n.op == "call_function" and "executorch_call_delegate" in str(n.target)
-    )
-    side.ops = {
-        op: [b.delegated, b.non_delegated] for op, b in sorted(info.delegation_by_operator.items())
-    }
-    try:
-        buffer = bytes(edge.to_executorch().buffer)
-    except Exception as exc:
-        return fail("to_executorch", exc)
-    side.status, side.pte_bytes, side.pte_sha256 = "ok", len(buffer), _sha(buffer)
-    side.seconds = round(time.perf_counter() - start, 3)
-    return side, buffer
+from ._plain import plain_lower
+from ._sides import GENERIC_REASON, WORKBENCH_STAGE, CaseResult, Side, first_line, sha256
+from ._targets import Target
 
 
 def workbench_counts(placement: Any) -> dict[str, list[int]]:
@@ -152,10 +23,8 @@ def workbench_counts(placement: Any) -> dict[str, list[int]]:
     return {row.op: [row.delegated, row.fallback] for row in placement.coverage()}
 
 
-def workbench_lower(case: Case, backend_name: str) -> tuple[Side, bytes | None]:
+def workbench_lower(case: Case, target: Target) -> tuple[Side, bytes | None]:
     """The default workbench call (cache on) on a fresh build of `case`."""
-    import inspect
-
     from .. import lower
 
     start = time.perf_counter()
@@ -163,18 +32,19 @@ def workbench_lower(case: Case, backend_name: str) -> tuple[Side, bytes | None]:
     try:
         module, args, kwargs = case.build()
     except Exception as exc:
-        side.stage, side.message = "build", _first_line(exc)
+        side.stage, side.message = "build", first_line(exc)
         return side, None
-    options: dict[str, Any] = {"example_inputs": args, "cache": True}
-    if kwargs:
-        if "example_kwargs" not in inspect.signature(lower).parameters:
-            side.stage, side.message = "api", "lower() takes no example_kwargs in this build"
-            return side, None
-        options["example_kwargs"] = kwargs
+    options: dict[str, Any] = {
+        "example_inputs": args,
+        "example_kwargs": kwargs or None,
+        "quantization": target.scheme,
+        "priority": target.priority,
+        "cache": True,
+    }
     try:
-        result = lower(module, [backend_name], **options)[backend_name]
+        result = lower(module, list(target.backends), **options)[target.lowering_label]
     except Exception as exc:  # the API refused the case (e.g. inputs it cannot take yet)
-        side.stage, side.message = "api", _first_line(exc)
+        side.stage, side.message = "api", first_line(exc)
         side.seconds = round(time.perf_counter() - start, 3)
         return side, None
     side.seconds = round(time.perf_counter() - start, 3)
@@ -182,7 +52,7 @@ def workbench_lower(case: Case, backend_name: str) -> tuple[Side, bytes | None]:
     if result.status != "ok":
         side.status = "failed"
         if result.error is not None:
-            side.stage = _WORKBENCH_STAGE.get(result.error.stage, result.error.stage)
+            side.stage = WORKBENCH_STAGE.get(result.error.stage, result.error.stage)
             side.message = f"{result.error.type}: {result.error.message.strip()[:400]}"
         else:
             side.stage, side.message = "unavailable", result.reason
@@ -196,31 +66,42 @@ def workbench_lower(case: Case, backend_name: str) -> tuple[Side, bytes | None]:
         side.fallback_nodes += 1
         if not node.reason:
             side.fallback_without_reason.append(node.name)
-        elif node.reason.startswith(_GENERIC_REASON):
+        elif node.reason.startswith(GENERIC_REASON):
             side.fallback_generic_reason += 1
         else:
             side.fallback_with_reason += 1
     buffer = result.buffer
-    side.pte_bytes, side.pte_sha256 = len(buffer), _sha(buffer)
-    _preview_counts(side, case, backend_name)
+    side.pte_bytes, side.pte_sha256 = len(buffer), sha256(buffer)
+    _preview_counts(side, case, target)
     _run_error(side, result, case)
     return side, buffer
 
 
-def _preview_counts(side: Side, case: Case, backend_name: str) -> None:
-    """The placement preview (no compile) of a fresh build: it must place like the lowering."""
-    from .. import preview
+def _preview_counts(side: Side, case: Case, target: Target) -> None:
+    """The placement preview (no compile) of a fresh build: it must place like the lowering.
 
+    Previews place the float program, so quantized targets have none."""
+    from .. import preview
+    from ..backends import get_backend
+
+    if not get_backend(target.backends[0]).schemes[target.scheme].float_export:
+        return
     try:
         module, args, kwargs = case.build()
-        result = preview(module, [backend_name], example_inputs=args, example_kwargs=kwargs)
-        placed = result[backend_name]
+        result = preview(
+            module,
+            list(target.backends),
+            example_inputs=args,
+            example_kwargs=kwargs,
+            priority=target.priority,
+        )
+        placed = result[target.lowering_label]
         if placed.status != "ok":
             side.preview_error = placed.error.one_line if placed.error else placed.status
             return
         side.preview = [placed.placement.delegated_nodes, placed.placement.fallback_nodes]
     except Exception as exc:
-        side.preview_error = _first_line(exc)
+        side.preview_error = first_line(exc)
 
 
 def _run_error(side: Side, result: Any, case: Case) -> None:
@@ -228,8 +109,9 @@ def _run_error(side: Side, result: Any, case: Case) -> None:
     import torch
     from executorch.runtime import Runtime
 
-    from ..lowering._run import runnability
+    from .._compat.torch import tree_leaves
     from ..models._inputs import flat_inputs
+    from ..runtime import runnability
 
     try:
         refusal = runnability(result)
@@ -238,7 +120,7 @@ def _run_error(side: Side, result: Any, case: Case) -> None:
             return
         module, args, kwargs = case.build()
         with torch.no_grad():
-            expected = torch.utils._pytree.tree_leaves(module(*args, **kwargs))
+            expected = tree_leaves(module(*args, **kwargs))
         method = Runtime.get().load_program(result.buffer).load_method("forward")
         outputs = method.execute(flat_inputs(args, kwargs))
         pairs = [
@@ -253,7 +135,7 @@ def _run_error(side: Side, result: Any, case: Case) -> None:
             float((a.double() - b.double()).abs().max()) if a.numel() else 0.0 for a, b in pairs
         )
     except Exception as exc:
-        side.run_note = f"run failed: {_first_line(exc)}"
+        side.run_note = f"run failed: {first_line(exc)}"
 
 
 def op_diff(plain: dict[str, list[int]], work: dict[str, list[int]]) -> list[dict]:
@@ -310,15 +192,19 @@ def judge(result: CaseResult, deterministic: bool) -> CaseResult:
     return result
 
 
-def compare_case(case: Case, backend_name: str, deterministic: bool) -> CaseResult:
-    from ..backends import get_backend
-
-    scheme = get_backend(backend_name).default_scheme
+def compare_case(case: Case, target: Target, deterministic: bool) -> CaseResult:
     start = time.perf_counter()
-    plain, _ = plain_lower(case, backend_name, scheme)
-    work, _ = workbench_lower(case, backend_name)
+    plain, _ = plain_lower(case, target)
+    work, _ = workbench_lower(case, target)
     result = CaseResult(
-        case.suite, case.name, backend_name, scheme, "", plain=plain, workbench=work, note=case.note
+        case.suite,
+        case.name,
+        target.label,
+        target.scheme,
+        "",
+        plain=plain,
+        workbench=work,
+        note=case.note,
     )
     judge(result, deterministic)
     result.seconds = round(time.perf_counter() - start, 3)

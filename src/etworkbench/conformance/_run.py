@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._io import atomic_write_text
-from ._cases import SUITES, Case, Collection, collect, select
-from ._compare import CaseResult, Side, compare_case, plain_lower
+from ._cases import SUITES, Case, Collection
+from ._collect import collect, select
+from ._compare import compare_case
+from ._plain import plain_lower
+from ._sides import CaseResult, Side
+from ._targets import parse_target, unavailable_reason
 
 # The case the determinism probe lowers twice with the plain API.
 PROBE_CASE = "python_attr_config"  # small and lowers on every float backend
@@ -25,7 +29,10 @@ Notify = Callable[[str], None]
 
 @dataclass
 class Plan:
-    """What a run covers: the cases, the backends compared, and what was left out and why."""
+    """What a run covers: the cases, the targets compared, and what was left out and why.
+
+    `backends` holds target labels: `xnnpack`, `xnnpack:int8`, `coreml+xnnpack` (see _targets).
+    """
 
     suites: list[str]
     backends: list[str]
@@ -47,22 +54,14 @@ def make_plan(
     patterns: list[str] | None = None,
     per_group: int | None = None,
 ) -> Plan:
-    from ..backends import get_backend
-
     plan = Plan(list(suites), [], [])
-    for name in backends:
-        backend = get_backend(name)
-        if not backend.availability.available:
-            plan.skipped_backends[backend.name] = (
-                f"cannot lower here: {backend.availability.reason}"
-            )
-        elif not backend.schemes[backend.default_scheme].float_export:
-            plan.skipped_backends[backend.name] = (
-                f"default scheme {backend.default_scheme} is quantized; the plain side compares "
-                "float lowerings only"
-            )
-        elif backend.name not in plan.backends:
-            plan.backends.append(backend.name)
+    for text in backends:
+        target = parse_target(text)
+        why = unavailable_reason(target)
+        if why is not None:
+            plan.skipped_backends[target.label] = why
+        elif target.label not in plan.backends:
+            plan.backends.append(target.label)
     for suite in suites:
         collection: Collection = collect(suite)
         plan.collected[suite] = len(collection.cases)
@@ -77,7 +76,6 @@ def probe_determinism(out: Path, backends: list[str], notify: Notify) -> dict[st
 
     Stored in determinism.json so a resumed run judges bytes the same way.
     """
-    from ..backends import get_backend
     from ._tricky import build_tricky
 
     path = out / "determinism.json"
@@ -86,9 +84,9 @@ def probe_determinism(out: Path, backends: list[str], notify: Notify) -> dict[st
     for name in backends:
         if name in known:
             continue
-        scheme = get_backend(name).default_scheme
-        first, a = plain_lower(case, name, scheme)
-        second, b = plain_lower(case, name, scheme)
+        target = parse_target(name)
+        first, a = plain_lower(case, target)
+        second, b = plain_lower(case, target)
         entry = {"case": case.key, "deterministic": a is not None and a == b}
         if a is None or b is None:
             entry["note"] = f"probe failed: {first.message or second.message}; bytes not compared"
@@ -118,9 +116,8 @@ def _run_case(
     case: Case, backends: list[str], determinism: dict, cells: Path, index, total, notify
 ):
     for backend in backends:
-        result = compare_case(
-            case, backend, bool(determinism.get(backend, {}).get("deterministic"))
-        )
+        deterministic = bool(determinism.get(backend, {}).get("deterministic"))
+        result = compare_case(case, parse_target(backend), deterministic)
         _write(cells, result, case)
         notify(_line(index, total, result))
 

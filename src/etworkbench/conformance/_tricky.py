@@ -202,6 +202,19 @@ class PythonAttrConfig(nn.Module):
         return nn.functional.leaky_relu(self.conv(x), self.alpha) * self.scale + self.alpha
 
 
+class DataDependentBranch(nn.Module):
+    """Python control flow on a tensor's value: torch.export refuses it (both sides must fail
+    at export, float and quantized alike)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = self.linear(x)
+        return y + 1 if y.sum() > 0 else y - 1
+
+
 def _image(*shape: int) -> Callable[[], tuple]:
     return lambda: (torch.randn(*shape),)
 
@@ -227,6 +240,7 @@ TRICKY: dict[str, tuple[type[nn.Module], Callable[[], tuple]]] = {
         lambda: (torch.randn(1, 5, 6), torch.zeros(1, 1, 8), torch.zeros(1, 1, 8)),
     ),
     "python_attr_config": (PythonAttrConfig, _image(1, 3, 8, 8)),
+    "data_dependent_branch": (DataDependentBranch, _image(2, 8)),
 }
 
 
