@@ -84,15 +84,22 @@ def _run(jobs: list) -> list[dict]:
     barrier = threading.Barrier(len(jobs))
     out: list = [None] * len(jobs)
 
-    def work(index: int, build, backends, kwargs) -> None:
-        module, inputs = build()
+    # Built here, one after the other: each build seeds torch's global RNG, so two builds in
+    # two threads at once would interleave and make different weights.
+    built = [build() for build, _, _ in jobs]
+
+    def work(index: int, backends, kwargs) -> None:
+        module, inputs = built[index]
         try:
             barrier.wait(timeout=120)
             out[index] = _facts(lower(module, backends, example_inputs=inputs, **kwargs))
         except BaseException as exc:  # noqa: BLE001 - handed to the test thread
             out[index] = exc
 
-    threads = [threading.Thread(target=work, args=(i, *job)) for i, job in enumerate(jobs)]
+    threads = [
+        threading.Thread(target=work, args=(i, backends, kwargs))
+        for i, (_, backends, kwargs) in enumerate(jobs)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
