@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _checks import delegation_info_counts, placement_counts
 
 from etworkbench import get_backend, load_model, lower
 
@@ -61,26 +62,6 @@ def _workbench(backend_name: str):
     return result
 
 
-def _counts(info) -> dict:
-    return {
-        "delegated": info.num_delegated_nodes,
-        "cpu": info.num_non_delegated_nodes,
-        "subgraphs": info.num_delegated_subgraphs,
-        "ops": {
-            op: (b.delegated, b.non_delegated) for op, b in info.delegation_by_operator.items()
-        },
-    }
-
-
-def _ours(placement) -> dict:
-    return {
-        "delegated": placement.delegated_nodes,
-        "cpu": placement.fallback_nodes,
-        "subgraphs": placement.num_delegated_subgraphs,
-        "ops": {row.op: (row.delegated, row.fallback) for row in placement.coverage()},
-    }
-
-
 def _available(name: str) -> None:
     if not get_backend(name).availability.available:
         pytest.skip(f"{name}: {get_backend(name).availability.reason}")
@@ -94,7 +75,7 @@ def test_deterministic_backend_bytes_equal_the_plain_api(backend):
     _available(backend)
     info, plain = _plain(backend)
     ours = _workbench(backend)
-    assert _ours(ours.placement) == _counts(info)
+    assert placement_counts(ours.placement) == delegation_info_counts(info)
     assert info.num_delegated_nodes > 0
     assert ours.buffer == plain, f"{backend}: {len(ours.buffer)} vs {len(plain)} bytes"
 
@@ -105,7 +86,7 @@ def test_coreml_places_like_the_plain_api():
     info, plain = _plain("coreml")
     ours = _workbench("coreml")
     assert info.num_delegated_nodes > 0
-    assert _ours(ours.placement) == _counts(info)
+    assert placement_counts(ours.placement) == delegation_info_counts(info)
     assert len(ours.buffer) == len(plain)
     assert ours.buffer[:8] == plain[:8]  # same flatbuffer identifier and header start
 
@@ -158,4 +139,4 @@ def test_openvino_places_like_the_plain_api():
     info, _ = _plain("openvino")
     ours = _workbench("openvino")
     assert info.num_delegated_nodes > 0
-    assert _ours(ours.placement) == _counts(info)
+    assert placement_counts(ours.placement) == delegation_info_counts(info)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _checks import delegation_info_counts, placement_counts
 
 from etworkbench import get_backend, lower, preview
 from etworkbench.conformance._tricky import build_tricky
@@ -49,26 +50,6 @@ def _plain(name: str, backend_name: str):
         return exc, None
 
 
-def _counts(info) -> dict:
-    return {
-        "delegated": info.num_delegated_nodes,
-        "cpu": info.num_non_delegated_nodes,
-        "subgraphs": info.num_delegated_subgraphs,
-        "ops": {
-            op: (b.delegated, b.non_delegated) for op, b in info.delegation_by_operator.items()
-        },
-    }
-
-
-def _ours(placement) -> dict:
-    return {
-        "delegated": placement.delegated_nodes,
-        "cpu": placement.fallback_nodes,
-        "subgraphs": placement.num_delegated_subgraphs,
-        "ops": {row.op: (row.delegated, row.fallback) for row in placement.coverage()},
-    }
-
-
 @pytest.fixture(scope="module")
 def plain():
     return {(n, b): _plain(n, b) for n in CASES for b in BACKENDS}
@@ -90,7 +71,7 @@ def _assert_same_as_plain(report, name: str, backends: list[str], plain) -> None
             assert type(info).__name__ == result.error.type, backend
             continue
         assert result.ok, report.summary()
-        assert _ours(result.placement) == _counts(info), backend
+        assert placement_counts(result.placement) == delegation_info_counts(info), backend
         if backend in DETERMINISTIC:
             assert result.buffer == pte, backend
 
@@ -106,14 +87,14 @@ def test_preview_places_like_the_plain_api(name, plain):
             if isinstance(info, Exception):  # preprocess failures are past what a preview does
                 continue
             assert result.ok, report.summary()
-            ours = _ours(result.placement)
-            theirs = _counts(info)
+            ours = placement_counts(result.placement)
+            theirs = delegation_info_counts(info)
             assert (ours["delegated"], ours["cpu"]) == (theirs["delegated"], theirs["cpu"]), backend
 
 
 def test_the_issue_table_numbers(plain):
     """The model from the report: XNNPACK 3 / 6, Core ML 7 / 1, Vulkan 7 / 1 (delegated / CPU)."""
-    counts = {b: _counts(plain[("tensor_attr_fill_sum", b)][0]) for b in BACKENDS}
+    counts = {b: delegation_info_counts(plain[("tensor_attr_fill_sum", b)][0]) for b in BACKENDS}
     assert {b: (c["delegated"], c["cpu"]) for b, c in counts.items()} == {
         "xnnpack": (3, 6),
         "coreml": (7, 1),
