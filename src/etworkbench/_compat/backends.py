@@ -106,3 +106,34 @@ def import_vulkan_passes() -> None:
     """Import Vulkan's private `_passes` (executorch 1.5.1) so its import-time logging setup
     runs where the caller can undo it."""
     from executorch.backends.vulkan._passes import tag_memory_meta_pass  # noqa: F401
+
+
+def cache_vulkan_pattern_graphs() -> list[str]:
+    """Register the cached pattern-graph builders executorch 1.5.1 meant Vulkan to use.
+
+    `executorch.backends.vulkan.patterns.rope` and `.rope_hf` decorate `get_rope_graphs` /
+    `get_hf_rope_graphs` with `@lru_cache` *above* `@register_pattern_graph`, so the registry
+    holds the uncached function: every Vulkan partition and preprocess re-exports both rope
+    patterns (about 3 s per call, 6 s per lowering). The builders take no arguments and the
+    graphs are only read (`SubgraphMatcher`), so registering the cached ones changes no result
+    (tests/test_vulkan_patterns.py: same bytes as plain executorch). Done once, under
+    `PATCH_LOCK`; only where the registry holds exactly the function the cache wraps, so a
+    version that fixed the order (or changed the modules) is left alone. Returns what changed.
+    """
+    from executorch.backends.vulkan.patterns import rope, rope_hf
+    from executorch.backends.vulkan.patterns.pattern_registry import fusable_patterns
+
+    from .patches import PATCH_LOCK
+
+    changed = []
+    with PATCH_LOCK:
+        for name, cached in (
+            ("export_llama_rope", rope.get_rope_graphs),
+            ("hf_rope", rope_hf.get_hf_rope_graphs),
+        ):
+            entry = fusable_patterns.get(name)
+            uncached = getattr(cached, "__wrapped__", None)
+            if entry is not None and uncached is not None and entry.get_graphs_fn is uncached:
+                entry.get_graphs_fn = cached
+                changed.append(name)
+    return changed

@@ -16,7 +16,7 @@ def _import_vulkan() -> Any:
     Its modules call `logging.getLogger("").setLevel(logging.INFO)` at import time, which
     would flood every notebook and CLI run with executorch's INFO chatter.
     """
-    from .._compat.backends import import_vulkan_passes
+    from .._compat.backends import cache_vulkan_pattern_graphs, import_vulkan_passes
     from .._compat.output import keep_logger_level
 
     with keep_logger_level(""):
@@ -24,6 +24,7 @@ def _import_vulkan() -> Any:
 
         import_vulkan_passes()
         from executorch.backends.vulkan.partitioner import vulkan_partitioner
+    cache_vulkan_pattern_graphs()  # executorch 1.5.1 re-exports its rope patterns every call
     return vulkan_partitioner
 
 
