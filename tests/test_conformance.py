@@ -102,7 +102,7 @@ def test_a_case_that_hangs_or_crashes_its_worker_fails_alone(tmp_path, monkeypat
     records = _run.run_conformance(tmp_path, plan, jobs=2, timeout=3)
     by_case = {r["case"]: r for r in records}
     assert "timed out after 3 s" in by_case["hangs"]["differences"][0]
-    assert "exit code 3" in by_case["crashes"]["differences"][0]
+    assert "worker died: exit status 3" in by_case["crashes"]["differences"][0]
     assert {r["outcome"] for r in records} == {"error"}
 
 

@@ -1,8 +1,14 @@
-"""A forked worker process that runs one function per request, with RLIMIT_AS and a deadline.
+"""Process isolation by fork: the one mechanism the engine's workers, the .pte inspector and the
+conformance corpus build on.
 
-Forking a process that holds torch costs ~70 ms, so the child is kept and reused; it is killed
-and replaced after a timeout, a crash, or a request needing a bigger memory budget. The child
-never returns into the caller's code: it loops on requests and leaves with `os._exit`.
+`forked_process_setup` is what every forked child does first (single-threaded torch, real
+stdio, die with the parent, optional memory cap). `ForkedWorker` is a kept child that runs one
+function per request, with RLIMIT_AS and a deadline: forking a process that holds torch costs
+~70 ms, and a child that already ran a request keeps what it imported and warmed, so it is
+reused; it is killed and replaced after a timeout, a crash, or a request needing a bigger
+memory budget. The child never returns into the caller's code: it loops on requests and leaves
+with `os._exit`. (Parallel lowering forks a tree instead, hub then one worker per program, so
+that every worker inherits one export: `lowering._fork_workers`.)
 """
 
 from __future__ import annotations
@@ -13,10 +19,29 @@ import pickle
 import select
 import signal
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+
+def forked_process_setup(memory_limit: int | None = None) -> None:
+    """Single-threaded torch, real stdio (not a kernel's zmq streams), die with the parent."""
+    import torch
+
+    torch.set_num_threads(1)
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if memory_limit:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
 
 
 class ForkedWorker:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .._compat.pte import DESERIALIZER_MODULE, LayoutError, deserialize_pte, lazy_layout
+from .._forked import ForkedWorker
 from ..errors import PteFormatError, UsageError
-from ._forked import ForkedWorker
 
 IDENTIFIER = b"ET12"  # the flatbuffer file identifier executorch writes and its runtime accepts
 _EH_MAGIC = b"eh00"

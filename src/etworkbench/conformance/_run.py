@@ -1,19 +1,20 @@
 """Running the corpus: one JSON per (case, backend), written as each finishes, never redone.
 
 Like `etwb sweep`, a rerun skips every (case, backend) already on disk, so an interrupted run
-resumes. With `jobs` > 1 or a `timeout`, each case runs in a forked worker (all its backends),
-so a case that crashes or hangs its worker fails alone, as an `error` at stage `worker`.
+resumes. With `jobs` > 1 or a `timeout`, cases run in `jobs` kept forked workers (a case with
+all its targets per request), so a case that crashes or hangs its worker fails alone, as an
+`error` at stage `worker`, and the worker is replaced.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._forked import forked_process_setup
 from .._io import atomic_write_text
 from ._cases import SUITES, Case, Collection
 from ._collect import collect, select
@@ -156,49 +157,75 @@ def run_conformance(
     ]
 
 
+# A worker is replaced after this many cases, so that what a long run leaves behind in one
+# process (compiled kernels, loaded delegates, caches of the libraries) stays bounded.
+CASES_PER_WORKER = 100
+_NO_MEMORY_CAP = 1 << 40  # the deadline is the limit here, not RLIMIT_AS
+
+
 def _run_forked(todo, determinism, cells: Path, jobs: int, timeout: float, say: Notify) -> None:
-    """One forked worker per case, `jobs` at a time; a worker past `timeout` is killed."""
-    import multiprocessing as mp
+    """`jobs` kept forked workers take cases in turn; a case past `timeout` (or that kills its
+    worker) fails alone, at stage `worker`, and the worker is replaced.
 
-    from ..lowering._fork_workers import _forked_process_setup
+    A worker is kept from case to case: what a fresh process pays once (imports of the backend
+    libraries, their first-call setup) is paid once per worker, not once per case.
+    """
+    import queue
+    import threading
 
-    context = mp.get_context("fork")
-    running: dict = {}  # process -> (case, backends, started, index)
-    queue = list(enumerate(todo, 1))
+    from .._forked import ForkedWorker
 
-    def child(case, backends, index):
-        _forked_process_setup()
+    cases: queue.Queue = queue.Queue()
+    for item in enumerate(todo, 1):
+        cases.put(item)
+
+    def in_child(index: int) -> tuple[str, None]:  # the child inherits `todo`: cases hold lambdas
+        forked_process_setup()
+        case, backends = todo[index - 1]
         _run_case(case, backends, determinism, cells, index, len(todo), say)
+        return "ok", None
 
-    while queue or running:
-        while queue and len(running) < jobs:
-            index, (case, backends) = queue.pop(0)
-            process = context.Process(target=child, args=(case, backends, index), daemon=True)
-            process.start()
-            running[process] = (case, backends, time.monotonic(), index)
-        time.sleep(0.1)
-        for process, (case, backends, started, index) in list(running.items()):
-            overdue = time.monotonic() - started > timeout
-            if process.is_alive() and not overdue:
-                continue
-            if process.is_alive():
-                process.kill()
-            process.join()
-            del running[process]
-            why = (
-                f"worker timed out after {timeout:.0f} s and was killed"
-                if overdue
-                else f"worker died with exit code {process.exitcode}"
-            )
-            for backend in backends:
-                if (cells / case.filename(backend)).exists():
-                    continue
-                side = Side("error", stage="worker", message=why)
-                result = CaseResult(
-                    case.suite, case.name, backend, "", "error", [why], plain=side, workbench=side
-                )
-                _write(cells, result, case)
-                say(_line(index, len(todo), result))
+    def drive() -> None:
+        worker = ForkedWorker(in_child)
+        done = 0
+        try:
+            while True:
+                try:
+                    index, (case, backends) = cases.get_nowait()
+                except queue.Empty:
+                    return
+                status, payload = worker.run((index,), timeout, _NO_MEMORY_CAP)
+                done += 1
+                if status != "ok":
+                    why = (
+                        f"worker timed out after {timeout:.0f} s and was killed"
+                        if status == "timeout"
+                        else f"worker died: {payload}"
+                    )
+                    _record_worker_failure(case, backends, cells, why, index, len(todo), say)
+                if done % CASES_PER_WORKER == 0:
+                    worker.stop(grace=5.0)
+        finally:
+            worker.stop(grace=5.0)
+
+    threads = [threading.Thread(target=drive, name=f"etwb-conformance-{i}") for i in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _record_worker_failure(case, backends, cells: Path, why: str, index, total, say) -> None:
+    """An `error` at stage `worker` for each of the case's targets the worker did not finish."""
+    for backend in backends:
+        if (cells / case.filename(backend)).exists():
+            continue
+        side = Side("error", stage="worker", message=why)
+        result = CaseResult(
+            case.suite, case.name, backend, "", "error", [why], plain=side, workbench=side
+        )
+        _write(cells, result, case)
+        say(_line(index, total, result))
 
 
 def stderr_notify(line: str) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from .._forked import forked_process_setup
 from ..progress import Progress, ProgressCallback
 from . import _worker_protocol as protocol
 from ._results import BackendResult
@@ -51,29 +52,11 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
 
 
-def _forked_process_setup(memory_limit: int | None = None) -> None:
-    """Single-threaded torch, real stdio (not a kernel's zmq streams), die with the parent."""
-    import torch
-
-    torch.set_num_threads(1)
-    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if memory_limit:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
-
-
 def _hub(request: LowerRequest, jobs: list, limit: int, channel: Connection, writers: dict) -> None:
     """Export once, then fork a worker per job (writing to `writers[label]`); report each start
     and exit on `channel`."""
     os.setpgid(0, 0)  # the caller cancels everything with one killpg
-    _forked_process_setup(request.memory_limit)
+    forked_process_setup(request.memory_limit)
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -119,7 +102,7 @@ def _hub(request: LowerRequest, jobs: list, limit: int, channel: Connection, wri
 
 
 def _forked_worker(request: LowerRequest, writers: dict) -> None:
-    _forked_process_setup()
+    forked_process_setup()
     for other, writer in writers.items():  # inherited from the hub; only our own is ours
         if other != request.label and not writer.closed:
             writer.close()
