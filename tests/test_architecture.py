@@ -166,3 +166,165 @@ def test_no_module_over_400_lines() -> None:
         f"{name}: {count} lines (split it; at most {MAX_LINES})"
         for name, count in sorted(long.items())
     )
+
+
+# -- layers --------------------------------------------------------------------------------------
+#
+# docs/architecture.md, bottom up: a module may import its own layer and the layers below it,
+# never one above. A module belongs to the longest declared name that is it or a package holding
+# it ("" is the package's own `__init__`, the public surface); an undeclared module fails the
+# test, so a new package has to be placed here.
+
+LAYERS: list[tuple[str, ...]] = [
+    ("_compat",),
+    ("progress", "errors", "_io", "_stdout", "_forked"),  # leaves every layer may use
+    ("models",),
+    ("backends",),
+    ("analysis",),  # placement, pte_file, _counts
+    ("lowering",),
+    ("runtime",),
+    ("views",),
+    ("comparison", "sweep", "conformance"),
+    ("ui",),
+    ("cli",),
+    ("",),
+]
+
+# Imports that go up today, (importer, imported) -> why; any other upward import fails.
+# Delete an entry when its import goes (a stale entry fails too, so the list stays true).
+KNOWN_UPWARD: dict[tuple[str, str], str] = {
+    # A cache hit proves itself by running (`runnability`): lowering uses runtime's host checks.
+    ("etworkbench.lowering._cache_check", "etworkbench.runtime"): "runnability",
+    # `BackendResult.run()`, the public shortcut for `runtime.run_program(result)`.
+    ("etworkbench.lowering._results", "etworkbench.runtime"): "BackendResult.run",
+}
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of `module` (a dotted name inside the package)."""
+    relative = module.removeprefix(PACKAGE).removeprefix(".")
+    best: tuple[int, int] | None = None  # (length of the matching name, layer)
+    for index, names in enumerate(LAYERS):
+        for name in names:
+            if name == "" and relative != "":
+                continue
+            if relative == name or relative.startswith(name + "."):
+                if best is None or len(name) > best[0]:
+                    best = (len(name), index)
+    if best is None:
+        raise AssertionError(f"{module}: in no layer; declare it in LAYERS")
+    return best[1]
+
+
+def upward_imports(graph: dict[str, dict[str, int]]) -> dict[tuple[str, str], int]:
+    """(importer, imported) -> line, for every import of a module in a higher layer."""
+    return {
+        (module, target): line
+        for module, edges in graph.items()
+        for target, line in edges.items()
+        if layer_of(target) > layer_of(module)
+    }
+
+
+def _where(module: str, line: int) -> str:
+    return f"{_modules()[module].relative_to(ROOT.parent)}:{line}"
+
+
+def test_layer_of_follows_the_declared_order() -> None:
+    assert layer_of("etworkbench.analysis.placement") < layer_of("etworkbench.lowering._engine")
+    assert layer_of("etworkbench.lowering") < layer_of("etworkbench.comparison")
+    assert layer_of("etworkbench.views.tables") < layer_of("etworkbench.comparison")
+    assert layer_of("etworkbench.sweep") == layer_of("etworkbench.conformance._run")
+    assert layer_of("etworkbench.cli") < layer_of("etworkbench")
+    assert upward_imports({"etworkbench.models": {"etworkbench.views": 3}}) == {
+        ("etworkbench.models", "etworkbench.views"): 3
+    }
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for module in _modules():
+        layer_of(module)
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    found = upward_imports(import_graph())
+    new = {edge: line for edge, line in found.items() if edge not in KNOWN_UPWARD}
+    stale = sorted(set(KNOWN_UPWARD) - set(found))
+    problems = [
+        f"{_where(module, line)} imports {target} (a layer above {module})"
+        for (module, target), line in sorted(new.items())
+    ] + [f"KNOWN_UPWARD entry no longer found, delete it: {a} -> {b}" for a, b in stale]
+    assert not problems, "\n".join(problems)
+
+
+# -- BackendResult's private state ---------------------------------------------------------------
+#
+# The .pte bytes (held, or a cache hit's open file read on first use), the model and the stored
+# answer are BackendResult's own: other modules use its methods (`attach_program`, `pte_data`,
+# `model_spec`, `for_cache`, ...), never the fields, so the lazy read and what crosses a process
+# or goes into the cache are decided in one place.
+
+RESULTS_MODULE = Path(PACKAGE, "lowering", "_results.py")
+PRIVATE_RESULT_FIELDS = frozenset({"_buffer", "_pte_data", "_pte_file", "_model_spec", "_answer"})
+_BY_NAME = frozenset({"getattr", "setattr", "hasattr", "delattr"})
+
+# Uses outside the files that own this refactor, (file, field) -> how many; any other fails.
+KNOWN_PRIVATE_USES: dict[tuple[str, str], int] = {}
+
+
+def private_result_uses(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, field) for each use of a BackendResult private field on anything but `self`:
+    `obj._field` read or written, `getattr(obj, "_field")`-style, and `_field=` keywords."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in PRIVATE_RESULT_FIELDS:
+            if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+                found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.func.id in _BY_NAME and len(node.args) > 1:
+                name = node.args[1]
+                if isinstance(name, ast.Constant) and name.value in PRIVATE_RESULT_FIELDS:
+                    found.append((node.lineno, name.value))
+            found += [
+                (k.value.lineno, k.arg) for k in node.keywords if k.arg in PRIVATE_RESULT_FIELDS
+            ]
+    return sorted(found)
+
+
+def test_private_result_uses_sees_reads_writes_and_names() -> None:
+    source = (
+        "x = r._buffer\nr._answer = 1\nself._pte_data = 2\ngetattr(r, '_pte_file')\n"
+        "BackendResult(_model_spec=s)\nr.buffer\n"
+    )
+    assert private_result_uses(ast.parse(source)) == [
+        (1, "_buffer"),
+        (2, "_answer"),
+        (4, "_pte_file"),
+        (5, "_model_spec"),
+    ]
+
+
+def test_only_results_touches_backend_result_private_fields() -> None:
+    counts: dict[tuple[str, str], int] = {}
+    where: dict[tuple[str, str], list[str]] = {}
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        if relative == RESULTS_MODULE:
+            continue
+        for line, name in private_result_uses(ast.parse(path.read_text(), str(path))):
+            key = (relative.as_posix(), name)
+            counts[key] = counts.get(key, 0) + 1
+            where.setdefault(key, []).append(f"src/{relative.as_posix()}:{line} uses .{name}")
+    problems = [
+        "\n".join(where[key])
+        for key, count in sorted(counts.items())
+        if count > KNOWN_PRIVATE_USES.get(key, 0)
+    ] + [
+        f"KNOWN_PRIVATE_USES {key}: {known} known, {counts.get(key, 0)} found; lower the entry"
+        for key, known in sorted(KNOWN_PRIVATE_USES.items())
+        if counts.get(key, 0) < known
+    ]
+    assert not problems, (
+        "BackendResult's private fields are set and read only in lowering/_results.py; use its "
+        "methods (attach_program, pte_data, model_spec, ...):\n" + "\n".join(problems)
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from etworkbench.analysis.compare import Comparison, compare, row_of
+from etworkbench.comparison import Comparison, compare, row_of
+from etworkbench.views.compare_table import comparison_text
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,8 @@ def test_dataframe_and_summary(comparison):
         assert column in frame.columns
     assert {"max_abs_error", "top1"} <= set(frame.columns)
     assert {"delegated_nodes", "cpu_kernel_nodes", "structural_nodes"} <= set(frame.columns)
-    text = comparison.summary()
+    text = comparison_text(comparison)
+    assert comparison.summary() == text  # kept for callers of the method
     assert "tiny_convnet" in text and "int8" in text and "invalid" in text
     counts = comparison.results[0].placement.counts
     assert f"{counts.delegated}/{counts.cpu_kernels}/{counts.structural}" in text

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from etworkbench import lower
-from etworkbench.analysis.compare import Comparison, row_of
 from etworkbench.analysis.placement import NodeCounts, share_text
+from etworkbench.comparison import Comparison, row_of
 from etworkbench.sweep import summarize
 from etworkbench.views import coverage as C
 from etworkbench.views import graph as G

@@ -9,7 +9,7 @@ import pytest
 
 from etworkbench import lower
 from etworkbench import runtime as _run
-from etworkbench.analysis.compare import runnable_pairs
+from etworkbench.comparison import runnable_pairs
 from etworkbench.lowering import BackendResult
 from etworkbench.runtime import _host, run_program, runnability
 

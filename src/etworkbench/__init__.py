@@ -18,9 +18,9 @@ from ._compat import PYTREE_LOGGER as _PYTREE_LOGGER
 # theirs, not the user's); it would otherwise be the first thing every notebook cell shows.
 _logging.getLogger(_PYTREE_LOGGER).setLevel(_logging.ERROR)
 
-from .analysis.compare import Comparison, compare
 from .analysis.pte_file import PteReport, inspect_pte
 from .backends import get_backend, list_backends
+from .comparison import Comparison, compare
 from .errors import PteFormatError, UsageError, WorkbenchError
 from .lowering import BackendResult, Failure, LoweringReport, lower, preview
 from .models import ModelSpec, list_models, load_model

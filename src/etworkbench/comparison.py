@@ -4,6 +4,9 @@ Each program is lowered with the normal engine (and so the program cache) and, w
 `run=True`, run on this host against the float eager model. Pairs that cannot be lowered or
 run here stay in the table with their status and reason, so the comparison never silently
 drops a row.
+
+It sits above `views` (it lowers, runs and renders), beside `sweep`, which does the same for
+many models.
 """
 
 from __future__ import annotations
@@ -12,8 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import UsageError
-from .placement import CPU_KERNEL, KIND_LABELS, SHARE_DEFINITION, STRUCTURAL, share_text
+from .errors import UsageError
 
 
 @dataclass
@@ -59,54 +61,18 @@ class Comparison:
         return pd.DataFrame(self.to_dicts())
 
     def summary(self) -> str:
-        from ..views.tables import text_table
+        """The rows as a text table, with what the node counts mean (`views.compare_table`)."""
+        from .views.compare_table import comparison_text
 
-        headers = [
-            "backend",
-            "scheme",
-            "status",
-            "MB",
-            "delegated share",
-            "nodes deleg/CPU/struct",
-            "ms",
-            "max err",
-            "top-1",
-        ]
-        body = []
-        for r in self.rows:
-            status = r.status if r.status != "ok" or r.run_status in (None, "ok") else r.run_status
-            body.append(
-                [
-                    r.backend,
-                    r.scheme,
-                    status + (f": {r.reason}" if r.reason else ""),
-                    _fmt(r.pte_bytes, lambda v: f"{v / 1e6:.2f}"),
-                    share_text(r.delegated_share) if r.delegated_nodes is not None else "",
-                    ""
-                    if r.delegated_nodes is None
-                    else f"{r.delegated_nodes}/{r.cpu_kernel_nodes}/{r.structural_nodes}",
-                    _fmt(r.latency_ms, lambda v: f"{v:.3f}"),
-                    _fmt(r.max_abs_error, lambda v: f"{v:.2e}"),
-                    _fmt(r.top1, lambda v: f"{v:.0%}"),
-                ]
-            )
-        legend = (
-            f"nodes: delegated / {KIND_LABELS[CPU_KERNEL]} / {KIND_LABELS[STRUCTURAL]}; "
-            f"{SHARE_DEFINITION}"
-        )
-        return f"{self.model} ({self.inputs})\n" + text_table(headers, body) + "\n" + legend
+        return comparison_text(self)
 
     def _repr_pretty_(self, printer, cycle) -> None:  # IPython
         printer.text(self.summary())
 
 
-def _fmt(value: Any, how) -> str:
-    return "" if value is None else how(value)
-
-
 def default_pairs() -> list[tuple[str, str]]:
     """Every scheme of every backend that can lower here (can be many lowerings)."""
-    from ..backends import backend_names, get_backend
+    from .backends import backend_names, get_backend
 
     pairs = []
     for name in backend_names():
@@ -122,8 +88,8 @@ def runnable_pairs() -> list[tuple[str, str]]:
     Decided before lowering: the backend runs on the host and the installed runtime has one
     of its delegate ids registered (a delegate-free backend such as portable always can).
     """
-    from ..backends import get_backend
-    from ..runtime import registered_backends
+    from .backends import get_backend
+    from .runtime import registered_backends
 
     registered = set(registered_backends())
     pairs = []
@@ -152,8 +118,8 @@ def compare(
     backend's default. Pairs sharing a scheme are lowered in one call, so the float model is
     exported once per scheme.
     """
-    from ..lowering import lower
-    from ..models import load_model
+    from .lowering import lower
+    from .models import load_model
 
     spec = load_model(model, example_inputs)
     wanted = [(b, s) for b, s in (pairs if pairs is not None else default_pairs())]
@@ -188,7 +154,7 @@ def compare(
 
 def _invalid(backend: str, scheme: str | None) -> str:
     """Why a pair cannot be lowered at all (bad names), or ''. Unavailable is not invalid."""
-    from ..backends import get_backend
+    from .backends import get_backend
 
     try:
         parts = [get_backend(name) for name in backend.split("+")]
@@ -202,7 +168,7 @@ def _invalid(backend: str, scheme: str | None) -> str:
 
 def _match(report: Any, names: list[str]) -> list[Any]:
     """Results in the order of `names` (the engine resolves aliases and drops duplicates)."""
-    from ..backends import get_backend
+    from .backends import get_backend
 
     by_name = {r.backend: r for r in report.results}
     out = []

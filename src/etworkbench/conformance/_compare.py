@@ -25,7 +25,7 @@ def workbench_counts(placement: Any) -> dict[str, list[int]]:
 
 def workbench_lower(case: Case, target: Target) -> tuple[Side, bytes | None]:
     """The default workbench call (cache on) on a fresh build of `case`."""
-    from .. import lower
+    from ..lowering import lower
 
     start = time.perf_counter()
     side = Side("error")
@@ -81,8 +81,8 @@ def _preview_counts(side: Side, case: Case, target: Target) -> None:
     """The placement preview (no compile) of a fresh build: it must place like the lowering.
 
     Previews place the float program, so quantized targets have none."""
-    from .. import preview
     from ..backends import get_backend
+    from ..lowering import preview
 
     if not get_backend(target.backends[0]).schemes[target.scheme].float_export:
         return

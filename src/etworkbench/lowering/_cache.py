@@ -21,6 +21,7 @@ from typing import Any
 
 from .._io import atomic_write_bytes
 from ._fingerprint import program_fingerprint
+from ._results import BackendResult
 
 FORMAT = 4  # bump when zoo models, the keys or the pickled result change
 DEFAULT_LIMIT_BYTES = 2 << 30
@@ -136,8 +137,8 @@ class ProgramCache:
         try:
             data = path.read_bytes()
             entry = pickle.loads(data)
-            if hasattr(entry, "_pte_file") and entry._pte_data is None and entry.sizes:
-                entry._pte_file = open(_pte_path(path), "rb")  # noqa: SIM115 - read on first use
+            if isinstance(entry, BackendResult):
+                entry.attach_stored_program(_pte_path(path))  # read on first use
         except FileNotFoundError:
             _remove(path)  # a result without its .pte (or none at all) is a miss
             return None
@@ -151,16 +152,12 @@ class ProgramCache:
         _remove(self._path(key))
 
     def put(self, key: str, result: Any) -> None:
-        pte = getattr(result, "_buffer", None)
-        spec, result._model_spec = result._model_spec, None
-        if pte is not None:
-            result._pte_data = None  # stored beside the entry, not inside it
-        try:
-            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-        finally:
-            result._model_spec = spec
-            if pte is not None:
-                result._pte_data = pte
+        """Store `result`; a `BackendResult`'s .pte is written beside the entry, not inside it."""
+        pte = None
+        if isinstance(result, BackendResult):
+            pte = result.pte_data
+            result = result.for_cache()
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         if pte is not None:
             try:
                 atomic_write_bytes(_pte_path(self._path(key)), pte)

@@ -29,7 +29,7 @@ def answer_of(result: Any, spec: Any) -> StoredAnswer | None:
         if runnability(result) is not None:
             return None
         inputs = flat_inputs(tuple(spec.example_inputs), dict(spec.example_kwargs))
-        outputs = _execute(result._buffer, inputs)
+        outputs = _execute(result.pte_data, inputs)
     except Exception:  # e.g. an input the runtime refuses: nothing to check against later
         return None
     return StoredAnswer(inputs, outputs)

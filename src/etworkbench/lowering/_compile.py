@@ -121,7 +121,7 @@ def lower_group(
     except Exception as exc:
         raise StageFailure(triage("to_executorch", exc, op_name)) from exc
     result.timings_s["to_executorch"] = round(time.perf_counter() - start, 4)
-    result._buffer = bytes(buffer)
+    result.attach_program(buffer)
     result.sizes = _sizes(result, edge)
 
 
@@ -176,7 +176,7 @@ def _sizes(result: BackendResult, edge: Any) -> Sizes:
         if hasattr(value, "nbytes"):
             constant_bytes += int(value.nbytes)
     return Sizes(
-        pte_bytes=len(result._buffer or b""),
+        pte_bytes=len(result.pte_data or b""),
         delegate_payload_bytes=sum(d.payload_bytes for d in placement.delegates),
         delegate_data_bytes=sum(d.data_bytes for d in placement.delegates),
         constant_bytes=constant_bytes,

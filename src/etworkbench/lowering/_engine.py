@@ -86,9 +86,8 @@ def lower_here(
         if stop is not None and stop():
             report.not_started = ["+".join(b.name for b in g) for g in groups[index:]]
             break
-        result = BackendResult(
-            label, [b.name for b in group], scheme, "ok", model=spec.name, _model_spec=spec
-        )
+        result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name)
+        result.attach_model(spec)
         report.results.append(result)
         if mark_unavailable(result, group):
             continue
@@ -104,12 +103,12 @@ def lower_here(
             if not (key and _from_cache(key, result, notify)):
                 lower_group(spec, group, scheme, result, exported, calib, notify, excluded_ops)
                 if key:
-                    result._answer = answer_of(result, spec)  # a hit must still give it
+                    result.attach_answer(answer_of(result, spec))  # a hit must still give it
                     ProgramCache().put(key, result)
         except StageFailure as failure:
             result.status = "failed"
             result.error = failure.failure
-            result._buffer = None
+            result.drop_program()
             notify(Progress(label, "failed"))
             continue
         if out_dir is not None:
@@ -203,11 +202,12 @@ def _from_cache(key: str, result: BackendResult, notify: ProgressCallback) -> bo
     cached = cache.get(key)
     if cached is None:
         return False
-    if cached._answer is not None and not still_answers(cached._buffer, cached._answer):
+    answer = cached.stored_answer
+    if answer is not None and not still_answers(cached.pte_data, answer):
         cache.discard(key)  # it no longer computes what it did when stored: lower again
         return False
     result.placement, result.sizes = cached.placement, cached.sizes
-    result._pte_data, result._pte_file = cached._pte_data, cached._pte_file  # read on first use
+    result.take_program_of(cached)  # read on first use
     result.timings_s = dict(cached.timings_s)
     result.timings_s.pop("save", None)
     result.timings_s["cache_load"] = round(time.perf_counter() - start, 4)

@@ -79,6 +79,67 @@ class BackendResult:
         state["_pte_data"], state["_pte_file"] = self._buffer, None
         return state
 
+    # -- the program, the model and the stored answer: set only through these ------------------
+
+    @property
+    def pte_data(self) -> bytes | None:
+        """The .pte bytes, or None without a program (`buffer` raises instead); read on first use."""
+        return self._buffer
+
+    @property
+    def has_program(self) -> bool:
+        """Whether a .pte is held or opened, without reading a cache hit's file to find out."""
+        return self._pte_data is not None or self._pte_file is not None
+
+    @property
+    def model_spec(self) -> Any:
+        """The `ModelSpec` lowered (what `run` compares against); None once sent or stored."""
+        return self._model_spec
+
+    @property
+    def stored_answer(self) -> Any:
+        """The program's outputs on the example inputs (`_cache_check`), that a hit must repeat."""
+        return self._answer
+
+    def attach_program(self, buffer: bytes) -> None:
+        """Hold the .pte just made by `to_executorch`, as immutable bytes."""
+        self._buffer = bytes(buffer)
+
+    def drop_program(self) -> None:
+        """Forget the .pte: a lowering that failed after it was made has nothing to save or run."""
+        self._buffer = None
+
+    def take_program_of(self, other: BackendResult) -> None:
+        """Serve `other`'s .pte (a cache hit's) as this result's, still unread if it was unread."""
+        self._pte_data, self._pte_file = other._pte_data, other._pte_file
+
+    def attach_stored_program(self, path: str | os.PathLike) -> None:
+        """A cache entry's .pte lives beside it (`for_cache`): open it now, read it on first use.
+
+        A missing file raises FileNotFoundError, which makes the entry a miss.
+        """
+        if self._pte_data is None and self.sizes:
+            self._pte_file = open(path, "rb")  # noqa: SIM115 - closed by `_buffer` on first read
+
+    def attach_model(self, spec: Any) -> None:
+        """Remember the model this program was lowered from, so `run` can compare with eager."""
+        self._model_spec = spec
+
+    def attach_answer(self, answer: Any) -> None:
+        """Keep the program's answer on the example inputs, stored with its cache entry."""
+        self._answer = answer
+
+    def for_cache(self) -> BackendResult:
+        """A copy to pickle as a cache entry: no model (modules need not persist) and no .pte
+        bytes (the cache writes them beside the entry; `attach_stored_program` reopens them)."""
+        return dataclasses.replace(self, _model_spec=None, _pte_data=None, _pte_file=None)
+
+    def detach_for_transfer(self) -> None:
+        """Before a worker sends this result: drop the model (the caller has its own) and the
+        answer's tensors (they belong to the cache entry the worker wrote)."""
+        self._model_spec = None
+        self._answer = None
+
     @property
     def ok(self) -> bool:
         return self.status == "ok"

@@ -143,8 +143,7 @@ def lower_one(request: LowerRequest, channel: Connection) -> None:
             shared=request.shared,
         )
         for result in report.results:
-            result._model_spec = None  # the caller has its own; modules need not cross processes
-            result._answer = None  # tensors, for the cache entry the worker wrote; not sent
+            result.detach_for_transfer()  # no model, no answer tensors: not sent
         channel.send(ResultMessage(request.label, report))
     except MemoryError:
         limit = f"worker exceeded the memory limit of {request.memory_limit} bytes"

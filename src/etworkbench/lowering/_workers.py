@@ -105,7 +105,7 @@ def lower_in_workers(
     report = LoweringReport(spec.name, spec.describe_inputs(), spec.parameter_bytes, [])
 
     def finish(job: Job, result: BackendResult) -> None:
-        result._model_spec = spec
+        result.attach_model(spec)
         job.result = result
         if job in running:
             running.remove(job)

@@ -33,7 +33,7 @@ def runnability(result: Any) -> tuple[str, str] | None:
     from ..analysis.pte_file import inspect_pte
     from ..backends import get_backend
 
-    if not result.ok or result.preview or result._buffer is None:
+    if not result.ok or result.preview or not result.has_program:
         what = "a preview has no .pte" if result.preview else f"the lowering {result.status}"
         return "not run", f"nothing to run: {what}"
     for name in result.backends:
@@ -41,7 +41,7 @@ def runnability(result: Any) -> tuple[str, str] | None:
         if not backend.runs_on_host:
             where = backend.hardware or "other hardware"
             return NOT_RUNNABLE, f"{backend.title} programs run on {where}, not on this host"
-    pte = inspect_pte(result._buffer, isolate=False)  # our own buffer: no need to fork
+    pte = inspect_pte(result.pte_data, isolate=False)  # our own buffer: no need to fork
     registered = registered_backends()
     for delegate in pte.delegates:
         if delegate.backend_id not in registered:

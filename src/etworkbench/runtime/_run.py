@@ -55,7 +55,7 @@ def run_program(
     verdict = runnability(result)
     if verdict is not None:
         return RunReport(verdict[0], reason=verdict[1], host=host)
-    spec = result._model_spec
+    spec = result.model_spec
     if spec is None:
         return RunReport("not run", reason="no eager model on this result to compare against")
     from ..models._inputs import flat_inputs
@@ -80,7 +80,7 @@ def run_program(
     try:
         with memory:
             start = time.perf_counter()
-            program = Runtime.get().load_program(result._buffer)
+            program = Runtime.get().load_program(result.pte_data)
             method = program.load_method("forward")
             load_ms = (time.perf_counter() - start) * 1000
             memory.sample()
@@ -123,7 +123,7 @@ def run_program(
         precision_note=compute_note,
     )
     if profile:
-        report.profile = profile_program(result._buffer, base)
+        report.profile = profile_program(result.pte_data, base)
     return report
 
 
