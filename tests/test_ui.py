@@ -107,6 +107,12 @@ def test_cancel_stops_the_running_workers(workbench, monkeypatch):
     assert "cancelled" in workbench.controls.stage.value
     assert "portable" in workbench.controls.stage.value
     assert workbench.controls.bars["portable"][1].value == "cancelled"
+    # a cancel is not a failure: not in the failures count, not "failed: cancel failed"
+    assert workbench.state.phase == "cancelled"
+    assert workbench.panels.titles[3] == "failures"
+    assert "xnnpack: cancelled" in workbench.summary.value
+    assert "failed" not in workbench.summary.value
+    assert "portable: cancelled" in workbench.failures.body.value
 
 
 def test_in_process_stop_lets_the_running_backend_finish():

@@ -118,3 +118,28 @@ def test_failures_panel_shows_stage_node_source_and_traceback():
         assert text in page
     for text in ("gone", "unavailable", "SDK missing", "get SDK"):
         assert text in page
+
+
+def test_failures_panel_counts_failures_but_not_cancelled_backends():
+    from etworkbench.ui._failures_panel import title
+
+    cancelled = Failure("cancel", "Cancelled", "cancelled by the user before this program finished")
+    report = LoweringReport(
+        "m",
+        "x",
+        0,
+        [
+            BackendResult("xnnpack", ["xnnpack"], "", "failed", error=cancelled),
+            BackendResult(
+                "vulkan", ["vulkan"], "fp32", "failed", error=Failure("to_edge", "E", "bad")
+            ),
+        ],
+        not_started=["portable"],
+    )
+    panel = FailuresPanel()
+    panel.show(report)
+    assert title(report) == "failures (1)"
+    page = panel.body.value
+    assert "vulkan: failed in to_edge" in page
+    assert "xnnpack: cancelled" in page and "portable: cancelled" in page
+    assert "failed in cancel" not in page

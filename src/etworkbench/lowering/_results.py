@@ -275,7 +275,7 @@ def _failure_dict(failure: Failure | None) -> dict[str, Any] | None:
     return {k: v for k, v in dataclasses.asdict(failure).items() if k != "traceback"}
 
 
-@dataclass
+@dataclass(eq=False)  # one run's report: two runs are two reports, even when they agree
 class LoweringReport:
     """Everything one `lower()` call produced."""
 

@@ -1,4 +1,7 @@
-"""`Workbench`: the app. It wires the panels to the engine (`lower`, `preview`) and nothing more.
+"""`Workbench`: the app. It runs the engine (`lower`, `preview`) and keeps `state`, one
+`WorkbenchState` that the panels observe: each redraws itself, and says so when what it shows is
+stale (the selection changed, a new run is under way, or the last run stopped with an error).
+A preview goes beside the last lowering (save and sizes keep the lowered programs).
 
 Scripted use goes through the same methods the buttons call: `select`, `lower` / `preview`
 (blocking, return the report), `save`. The buttons run the engine in a background thread so
@@ -25,9 +28,13 @@ from ..progress import Progress
 from ._controls import Controls
 from ._coverage_panel import CoveragePanel
 from ._failures_panel import FailuresPanel
+from ._failures_panel import title as failures_title
 from ._graph_panel import GraphPanel
 from ._save_panel import SavePanel
 from ._sizes_panel import SizesPanel
+from ._stale import STYLE
+from ._state import WorkbenchState, is_cancelled
+from ._summary_panel import SummaryPanel
 
 _ERROR_STYLE = (
     "border-left:4px solid #c0392b;background:#fdecea;padding:6px 10px;margin:4px 0;"
@@ -50,25 +57,29 @@ class Workbench(W.VBox):
         self._python_model = model if model is not None and not isinstance(model, str) else None
         self._example_inputs = example_inputs
         self._example_kwargs = example_kwargs
+        self.state = WorkbenchState()
         self.controls = Controls(has_python_model=self._python_model is not None)
         self.message = W.HTML()  # errors outside any backend, shown where the user looks
-        self.graphs = GraphPanel()
-        self.coverage = CoveragePanel()
-        self.sizes = SizesPanel()
-        self.failures = FailuresPanel(on_exclude=self.exclude_and_lower)
-        self.saving = SavePanel()
-        self.summary = W.HTML()
+        self.graphs = GraphPanel(self.state)
+        self.coverage = CoveragePanel(self.state)
+        self.sizes = SizesPanel(self.state)
+        self.failures = FailuresPanel(on_exclude=self.exclude_and_lower, state=self.state)
+        self.saving = SavePanel(self.state)
+        self.summary = SummaryPanel(self.state)
         self.panels = W.Tab(
             [self.graphs, self.coverage, self.sizes, self.failures, self.saving],
             titles=["graph", "coverage", "sizes", "failures", "save"],
         )
-        self.report: LoweringReport | None = None
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self.controls.lower_button.on_click(lambda _: self.start("lower"))
         self.controls.preview_button.on_click(lambda _: self.start("preview"))
         self.controls.cancel_button.on_click(lambda _: self.cancel())
-        super().__init__([self.controls, self.message, self.summary, self.panels])
+        self.state.observe(self._error_changed, ["error", "exception"])
+        self.state.observe(self._retitle, ["lowered", "previewed", "showing", "exception"])
+        self.state.selection = self.controls.selection()
+        self.controls.on_selection(self._selected)
+        super().__init__([W.HTML(STYLE), self.controls, self.message, self.summary, self.panels])
         if isinstance(model, str) or backends:
             self.select(model=model if isinstance(model, str) else None, backends=backends)
 
@@ -127,10 +138,11 @@ class Workbench(W.VBox):
 
     def save(self, path: str | Path, backend: str | None = None) -> Path:
         """Write one backend's .pte atomically (the only one, or `backend`)."""
-        if self.report is None:
+        lowered = self.state.lowered  # a preview since then has no .pte: the lowering's stay
+        if lowered is None:
             raise UsageError("nothing lowered yet: call wb.lower() first")
-        ok = [r for r in self.report.results if r.ok and not r.preview]
-        result = self.report[backend] if backend else (ok[0] if len(ok) == 1 else None)
+        ok = [r for r in lowered.results if r.ok and not r.preview]
+        result = lowered[backend] if backend else (ok[0] if len(ok) == 1 else None)
         if result is None:
             raise UsageError(
                 f"say which backend to save: backend= one of {[r.backend for r in ok]}"
@@ -142,7 +154,9 @@ class Workbench(W.VBox):
             if written is None:
                 raise UsageError(f"{result.backend}: not saved: {row.status.value}")
             return written
-        return result.save(path)
+        written = result.save(path)
+        self.state.saved_to(result.backend, written)
+        return written
 
     # -- the app ------------------------------------------------------------------------------
     def start(self, kind: str = "lower") -> threading.Thread | None:
@@ -165,47 +179,57 @@ class Workbench(W.VBox):
 
     def cancel(self) -> None:
         self._cancel.set()
+        self.state.cancel()
         self.controls.stage.value = (
             "<b>cancelling</b>: running workers are stopped, no further backend starts "
             "(a backend lowering in this process finishes first)"
         )
 
+    @property
+    def report(self) -> LoweringReport | None:
+        """The last run's report as the tabs show it: the preview if one came after the
+        lowering, else the lowering (`state.lowered`, which save and sizes show)."""
+        return self.state.report
+
     def show(self, report: LoweringReport) -> None:
-        self.report = report
-        self.summary.value = f"<pre>{html.escape(report.summary())}</pre>"
-        self.graphs.show(report)
-        self.coverage.show(report.results)
-        self.sizes.show(report)
-        self.failures.show(report)
-        self.saving.show(report)
-        bad = [r for r in report.results if r.status != "ok"]
-        self.panels.titles = [
-            "graph",
-            "coverage",
-            "sizes",
-            f"failures ({len(bad)})" if bad else "failures",
-            "save",
-        ]
+        """Hand a report to the panels (through `state`): a preview's goes beside the lowering."""
+        preview = any(r.preview for r in report.results)
+        self.state.finish(report, "preview" if preview else "lower")
 
     def show_error(self, exc: BaseException) -> None:
-        """An error outside any backend: a red box on top, the traceback in the failures tab."""
-        kind = type(exc).__name__
-        self.message.value = (
-            f"<div class='etwb-error' style='{_ERROR_STYLE}'><b>{html.escape(kind)}</b>: "
-            f"{html.escape(str(exc))}</div>"
-        )
-        self.failures.crash(exc)
+        """An error outside any backend: a red box on top, the traceback in the failures tab;
+        the results still on screen are marked stale."""
+        self.state.fail(exc)
         self.controls.stage.value = "<b style='color:#c0392b'>stopped</b> (see the message above)"
 
+    def _selected(self, selection) -> None:
+        self.state.selection = selection
+
+    def _error_changed(self, _change=None) -> None:
+        exc, error = self.state.exception, self.state.error
+        if not error:
+            self.message.value = ""
+            return
+        kind, text = (type(exc).__name__, str(exc)) if exc is not None else ("error", error)
+        self.message.value = (
+            f"<div class='etwb-error' style='{_ERROR_STYLE}'><b>{html.escape(kind)}</b>: "
+            f"{html.escape(text)}</div>"
+        )
+
+    def _retitle(self, _change=None) -> None:
+        titles = ["graph", "coverage", "sizes", "failures", "save"]
+        titles[3] = failures_title(self.state.report, self.state.exception is not None)
+        self.panels.titles = titles
+
     def _run(self, kind: str) -> LoweringReport | None:
-        self.message.value = ""
+        self.state.begin(kind)  # clears the message and export notes; old results go stale
         try:
             report = self._engine(kind)
         except Exception as exc:  # shown in the app, not as a dead cell
             self.show_error(exc)
             return None
         if report is not None:
-            self.show(report)
+            self.state.finish(report, kind)
         return report
 
     def _engine(self, kind: str) -> LoweringReport | None:
@@ -269,22 +293,21 @@ class Workbench(W.VBox):
             stop=self._cancel.is_set,
             jobs=0,
         )
+        stopped = [r.backend for r in report.results if is_cancelled(r)]
         for result in report.results:
             if result.status == "unavailable":
                 c.stage_reached(result.backend, "failed")
-            elif result.error is not None and result.error.stage == "cancel":
+            elif result.backend in stopped:
                 c.stage_reached(result.backend, "cancelled")
-        stopped = [r.backend for r in report.results if r.error and r.error.stage == "cancel"]
-        if stopped and not report.not_started:
-            c.stage.value = "<b>cancelled</b>: stopped " + html.escape(", ".join(stopped))
-            return report
-        if report.not_started:
+        if stopped or report.not_started:  # cancelled: said as such, not as failures
             for rest in report.not_started:
                 c.stage_reached(rest, "cancelled")
-            done = len(groups) - len(report.not_started)
+            finished = len(report.results) - len(stopped)
+            said = ["stopped " + ", ".join(stopped)] if stopped else []
+            said += ["not started: " + ", ".join(report.not_started)] if report.not_started else []
             c.stage.value = (
-                f"<b>cancelled</b> after {done} of {len(groups)}: not started: "
-                + html.escape(", ".join(report.not_started))
+                f"<b>cancelled</b> ({finished} of {len(groups)} finished): "
+                + html.escape("; ".join(said))
             )
         else:
             c.progress.value = len(groups)

@@ -4,12 +4,14 @@ quantization scheme, Lower / Cancel and the per-backend progress."""
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import ipywidgets as W
 
 from ..backends import list_backends
 from ..models import list_models
 from ..progress import Progress
+from ._state import Selection
 
 CUSTOM = "(file.py:factory, module:factory, timm:, hf:)"
 PYTHON = "(module passed from Python)"
@@ -134,6 +136,22 @@ class Controls(W.VBox):
     def exclude_ops(self) -> list[str]:
         """The ops typed in "keep on CPU", comma or space separated (checked by the engine)."""
         return [op for op in self.exclude.value.replace(",", " ").split() if op]
+
+    def selection(self) -> Selection:
+        """What the controls say now, as the app state's `selection`."""
+        return Selection(
+            model=self.model_choice(),
+            backends=tuple(self.order),
+            priority=bool(self.priority.value),
+            scheme=self.scheme.value,
+            exclude_ops=tuple(self.exclude_ops()),
+        )
+
+    def on_selection(self, callback: Callable[[Selection], None]) -> None:
+        """Call `callback(selection())` whenever a control that makes the selection changes."""
+        widgets = [self.model, self.reference, self.priority, self.scheme, self.exclude]
+        for widget in [*widgets, *self.checks.values()]:
+            widget.observe(lambda _: callback(self.selection()), "value")
 
     def add_exclude_op(self, op: str) -> None:
         if op not in self.exclude_ops():

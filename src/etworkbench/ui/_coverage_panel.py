@@ -7,11 +7,15 @@ import plotly.graph_objects as go
 
 from .._io import atomic_write_text
 from ..views import coverage as C
+from ._stale import FOCUS_NAMES, StaleBanner
 
 
 class CoveragePanel(W.VBox):
-    def __init__(self) -> None:
+    def __init__(self, state=None) -> None:
         self.results: list = []
+        self.shown = None  # the report drawn (from the state)
+        self.banner = StaleBanner(self)
+        self.caption = W.HTML()  # says when the coverage is a preview's
         self.sort = W.ToggleButtons(
             options=[
                 ("by name", "name"),
@@ -34,6 +38,8 @@ class CoveragePanel(W.VBox):
         self.export_button.on_click(lambda _: self.export(self.path.value))
         super().__init__(
             [
+                self.banner,
+                self.caption,
                 W.HTML("<b>Nodes per backend</b>"),
                 self.counts,
                 self.sort,
@@ -44,6 +50,21 @@ class CoveragePanel(W.VBox):
                 W.HBox([self.path, self.export_button, self.export_status]),
             ]
         )
+        self.state = state
+        if state is not None:
+            state.observe(self._changed, FOCUS_NAMES)
+
+    def _changed(self, change=None) -> None:
+        state = self.state
+        if change is not None and change["name"] == "phase" and state.running:
+            self.export_status.value = ""  # an export message is about the last run's results
+        report = state.report
+        if report is not None and report is not self.shown:
+            self.shown = report
+            self.show(report.results)
+            preview = any(r.preview for r in report.results)
+            self.caption.value = "<b>preview</b>: placement only, not compiled" if preview else ""
+        self.banner.say(state.note(state.focus))
 
     def show(self, results) -> None:
         self.results = list(results)

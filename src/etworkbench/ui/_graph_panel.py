@@ -12,6 +12,7 @@ import ipywidgets as W
 import traitlets as T
 
 from ..views import graph as G
+from ._stale import FOCUS_NAMES, StaleBanner
 
 # The front end's source is the checkout's top-level widgets/; a copy ships inside the package
 # (ui/static/, package data) so an installed wheel has it too. A test keeps the copy identical.
@@ -127,22 +128,51 @@ class BackendGraph(W.VBox):
 
 
 class GraphPanel(W.VBox):
-    def __init__(self) -> None:
+    """One tab per backend of the report the tabs show (the lowering, or a preview beside it)."""
+
+    def __init__(self, state=None) -> None:
         self.tabs = W.Tab()
         self.graphs: dict[str, BackendGraph] = {}
-        super().__init__([W.HTML("<i>Lower a model to see its partitioned graph.</i>")])
+        self.banner = StaleBanner(self)
+        self.caption = W.HTML()  # says when the graphs are a preview's
+        self.shown = None  # the report drawn
+        super().__init__(
+            [self.banner, W.HTML("<i>Lower a model to see its partitioned graph.</i>")]
+        )
+        self.state = state
+        if state is not None:
+            state.observe(self._changed, FOCUS_NAMES)
+
+    def _changed(self, _change=None) -> None:
+        report = self.state.report
+        if report is not self.shown:
+            if report is None:
+                self.shown, self.graphs = None, {}
+                self.children = [self.banner, W.HTML("<i>Lower a model to see its graph.</i>")]
+            else:
+                self.show(report)
+        self.banner.say(self.state.note(self.state.focus))
 
     def show(self, report) -> None:
+        self.shown = report
         placed = [r for r in report.results if r.placement is not None]
+        preview = any(r.preview for r in placed)
         self.graphs = {r.backend: BackendGraph(r) for r in placed}
         children = list(self.graphs.values())
-        titles = list(self.graphs)
+        titles = [f"{name} (preview)" if preview else name for name in self.graphs]
         if len(placed) >= 2:
             children.append(ComparePane(placed))
             titles.append("compare")
         self.tabs.children = children
         self.tabs.titles = titles
-        self.children = [self.tabs] if children else [W.HTML("<i>No backend produced a graph.</i>")]
+        self.caption.value = (
+            "<b>preview</b>: placement only, not compiled (the lowered programs, if any, stay "
+            "under sizes and save)"
+            if preview
+            else ""
+        )
+        body = [self.tabs] if children else [W.HTML("<i>No backend produced a graph.</i>")]
+        self.children = [self.banner, self.caption, *body]
 
 
 class ComparePane(W.VBox):

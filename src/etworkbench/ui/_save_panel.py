@@ -1,19 +1,27 @@
-"""Save panel: one path field and Save .pte button per backend (atomic write, path and size shown)."""
+"""Save panel: one path field and Save .pte button per backend (atomic write, path and size shown).
+
+It offers the last lowering's programs: a preview (no .pte) leaves them here. A row whose program
+was written says where, and the app's summary follows (`on_saved`).
+"""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from pathlib import Path
 
 import ipywidgets as W
 
 from ..lowering._programs import pte_filename
+from ._stale import LOWERED_NAMES, StaleBanner
 
 
 class SaveRow(W.HBox):
-    def __init__(self, result) -> None:
+    def __init__(self, result, on_saved: Callable[[str, Path], None] | None = None) -> None:
         self.result = result
+        self.on_saved = on_saved
         self.path = W.Text(
-            value=pte_filename(result.model, result.backend, result.scheme),
+            value=result.pte_path or pte_filename(result.model, result.backend, result.scheme),
             description=result.backend,
             layout={"width": "420px"},
         )
@@ -21,6 +29,8 @@ class SaveRow(W.HBox):
         self.status = W.HTML()
         self.button.on_click(lambda _: self.save())
         super().__init__([self.path, self.button, self.status])
+        if result.pte_path:
+            self._wrote(Path(result.pte_path))
 
     def save(self):
         try:
@@ -30,15 +40,37 @@ class SaveRow(W.HBox):
                 f"<span style='color:#c0392b'>not saved: {html.escape(str(exc))}</span>"
             )
             return None
-        self.status.value = f"wrote <code>{html.escape(str(written))}</code> ({written.stat().st_size / 1e6:.3f} MB)"
+        self._wrote(written)
+        if self.on_saved is not None:
+            self.on_saved(self.result.backend, written)
         return written
+
+    def _wrote(self, written: Path) -> None:
+        size = f" ({written.stat().st_size / 1e6:.3f} MB)" if written.is_file() else ""
+        self.status.value = f"wrote <code>{html.escape(str(written))}</code>{size}"
 
 
 class SavePanel(W.VBox):
-    def __init__(self) -> None:
+    def __init__(self, state=None) -> None:
         self.rows: dict[str, SaveRow] = {}
-        super().__init__([W.HTML("<i>Lower first.</i>")])
+        self.banner = StaleBanner(self)
+        self.shown = None  # the report whose programs are offered
+        self.state = state
+        super().__init__([self.banner, W.HTML("<i>Lower first.</i>")])
+        if state is not None:
+            state.observe(self._changed, LOWERED_NAMES)
+
+    def _changed(self, _change=None) -> None:
+        report = self.state.lowered
+        if report is not None and report is not self.shown:
+            self.show(report)
+        self.banner.say(self.state.note("lowered"))
 
     def show(self, report) -> None:
-        self.rows = {r.backend: SaveRow(r) for r in report.results if r.ok and not r.preview}
-        self.children = list(self.rows.values()) or [W.HTML("<i>No .pte to save.</i>")]
+        self.shown = report
+        on_saved = self.state.saved_to if self.state is not None else None
+        self.rows = {
+            r.backend: SaveRow(r, on_saved) for r in report.results if r.ok and not r.preview
+        }
+        rows = list(self.rows.values()) or [W.HTML("<i>No .pte to save.</i>")]
+        self.children = [self.banner, *rows]
