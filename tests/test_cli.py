@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,44 @@ def test_lower_summary_text(tmp_path: Path):
         "delegated 3 / CPU fallback 2 / structural 2 nodes, 60% delegated "
         "(get_delegation_info: 3 delegated / 4 non-delegated)"
     ) in proc.stdout
+    assert re.search(r"xnnpack: ok  \d+\.\d KB  delegated", proc.stdout)  # a 5 KB .pte
+    assert "0.00 MB" not in proc.stdout
+    assert (
+        "    cpu: mean.dim×1 (mean.dim only supports keepdim=True); cumsum×1 (no XNNPACK implementation)"
+    ) in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [(0, "0 B"), (999, "999 B"), (2100, "2.1 KB"), (5264, "5.3 KB"), (999_951, "1.0 MB"),
+     (3_400_000, "3.4 MB"), (47_250_000, "47.2 MB"), (2_100_000_000, "2.1 GB"), (None, "n/a")],
+)  # fmt: skip
+def test_human_bytes(count, text):
+    from etworkbench._io import human_bytes
+
+    assert human_bytes(count) == text
+
+
+def test_fallback_listing_groups_ops_with_counts_and_reasons():
+    from etworkbench.analysis._counts import NodePlacement, fallback_listing
+
+    def node(i, target, reason, **kw):
+        return NodePlacement(f"n{i}", target, target, delegated=False, reason=reason, **kw)
+
+    nodes = [
+        node(0, "aten.cumsum.default", "no XNNPACK implementation of aten.cumsum.default"),
+        node(1, "aten.where.self", "no XNNPACK implementation of aten.where.self"),
+        node(2, "aten.cumsum.default", "no XNNPACK implementation of aten.cumsum.default"),
+        node(3, "getitem", "structural: unpacks a delegate output", structural=True),
+        node(4, "aten.mean.dim", "mean.dim only supports keepdim=True"),
+        NodePlacement("d", "aten_add", "aten.add.Tensor", delegated=True, backend="xnnpack"),
+    ]
+    assert fallback_listing(nodes) == (
+        "cumsum×2, where.self×1 (no XNNPACK implementation); "
+        "mean.dim×1 (mean.dim only supports keepdim=True)"
+    )
+    many = [node(i, f"aten.op{i}.default", "unsupported") for i in range(11)]
+    assert fallback_listing(many) == (
+        ", ".join(f"op{i}×1" for i in range(8)) + " (unsupported); … and 3 more"
+    )
+    assert fallback_listing(nodes[3:4]) == ""

@@ -179,3 +179,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+_SIZE_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+def human_bytes(count: float | None) -> str:
+    """A byte count as text people read: '512 B', '2.1 KB', '3.4 MB', '47.2 MB', '1.3 GB'.
+
+    Decimal units (1 KB = 1000 B, 1 MB = 1e6 B, as every size view of the workbench), one
+    decimal above bytes; never '0.00 MB'. None (nothing measured) is 'n/a'.
+    """
+    if count is None:
+        return "n/a"
+    value, sign = abs(float(count)), "-" if count < 0 else ""
+    if value < 1000:
+        return f"{sign}{value:.0f} B"
+    unit = 0
+    while unit < len(_SIZE_UNITS) - 1 and round(value, 1) >= 1000:
+        value /= 1000
+        unit += 1
+    return f"{sign}{value:.1f} {_SIZE_UNITS[unit]}"

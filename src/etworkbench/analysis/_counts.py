@@ -174,3 +174,42 @@ class NodeCounts:
             "structural_nodes": self.structural,
             "delegated_share": self.share,
         }
+
+
+def short_op(target: str) -> str:
+    """'aten.cumsum.default' -> 'cumsum', 'aten.mean.dim' -> 'mean.dim' (for one-line listings)."""
+    name = target.removeprefix("aten.")
+    return name.removesuffix(".default")
+
+
+def _short_reason(reason: str | None, target: str) -> str:
+    """The reason without the op it names at its end ('no XNNPACK implementation of
+    aten.cumsum.default' -> 'no XNNPACK implementation'), so ops with one cause share it."""
+    text = (reason or "").strip()
+    for name in (target, short_op(target), target.removeprefix("aten.")):
+        if name and text.endswith(f" of {name}"):
+            return text[: -len(f" of {name}")]
+    return text
+
+
+def fallback_listing(nodes: Iterable[NodePlacement], limit: int = 8) -> str:
+    """The CPU fallback nodes that run a kernel, by op with counts, most frequent first; ops
+    with the same (most common) reason share it: 'cumsum×1, where×1 (no XNNPACK
+    implementation); mean.dim×1 (mean.dim only supports keepdim=True)'. Structural nodes are
+    left out; past `limit` ops, '… and N more'. Empty when nothing falls back."""
+    by_op: dict[str, list[str]] = {}
+    for node in nodes:
+        if node.kind == CPU_KERNEL:
+            by_op.setdefault(node.target, []).append(_short_reason(node.reason, node.target))
+    if not by_op:
+        return ""
+    ranked = sorted(by_op.items(), key=lambda item: -len(item[1]))  # stable: graph order
+    shown, rest = ranked[:limit], len(ranked) - limit
+    groups: dict[str, list[str]] = {}  # reason -> "op×n", in order of first appearance
+    for target, reasons in shown:
+        reason = max(dict.fromkeys(reasons), key=reasons.count)  # most common, first on ties
+        groups.setdefault(reason, []).append(f"{short_op(target)}×{len(reasons)}")
+    text = "; ".join(
+        ", ".join(ops) + (f" ({reason})" if reason else "") for reason, ops in groups.items()
+    )
+    return text + (f"; … and {rest} more" if rest > 0 else "")

@@ -87,10 +87,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.action == "clear":
         print(f"removed {cache.clear()} cached programs from {cache.directory}")
     else:
+        from .._io import human_bytes
+
         info = cache.info()
         print(
-            f"{info.directory}: {info.entries} programs, {info.bytes / 1e6:.1f} MB "
-            f"(limit {info.limit_bytes / 1e6:.0f} MB; set ETWB_CACHE_DIR / ETWB_CACHE_LIMIT_BYTES)"
+            f"{info.directory}: {info.entries} programs, {human_bytes(info.bytes)} "
+            f"(limit {human_bytes(info.limit_bytes)}; set ETWB_CACHE_DIR / ETWB_CACHE_LIMIT_BYTES)"
         )
     return EXIT_OK
 

@@ -41,12 +41,23 @@ def quiet_libraries() -> None:
     """Keep executorch/torch warnings and C++ logs out of the summary the user reads."""
     import warnings
 
-    warnings.filterwarnings("ignore")
+    from .._compat.output import quiet_native_noise
+
+    quiet_native_noise()  # C++ lines on fd 2 at import / runtime load (see there)
+
+    warnings.filterwarnings("ignore")  # the libraries' (deprecations, experimental APIs)
+    # the workbench's own (e.g. the version guard's) are for the user: once, in plain words
+    warnings.filterwarnings("once", module=r"etworkbench(\.|$)")
+    warnings.showwarning = _plain_warning
     logging.getLogger().setLevel(logging.ERROR)
     # import-time deprecation noise
     logging.getLogger(PYTREE_LOGGER).setLevel(logging.ERROR)
     os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
     os.environ.setdefault("TORCH_LOGS", "-dynamic")  # symbolic-shape warnings of failed exports
+
+
+def _plain_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"etwb: warning: {message}", file=file or sys.stderr, flush=True)
 
 
 class ProgressPrinter:

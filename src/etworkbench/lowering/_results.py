@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_bytes
+from .._io import atomic_write_bytes, human_bytes
+from ..analysis._counts import fallback_listing
 from ..analysis.placement import OpCoverage, Placement
 from ..errors import UsageError
 from ._triage import Failure
@@ -190,7 +191,7 @@ class BackendResult:
                 if self.cached
                 else f"{total:.1f} s"
             )
-            mb = (self.sizes.pte_bytes if self.sizes else 0) / 1e6
+            size = human_bytes(self.sizes.pte_bytes if self.sizes else None)
             where = self.pte_path or "(not saved)"
             calibrated = (
                 f"  calibrated on {self.calibration_batches} batch"
@@ -199,7 +200,7 @@ class BackendResult:
                 else ""
             )
             return (
-                f"{self.backend}: ok  {mb:.2f} MB  {self.placement.counts.describe()}  "
+                f"{self.backend}: ok  {size}  {self.placement.counts.describe()}  "
                 f"{took}{calibrated}  -> {where}"
             )
         if self.status == "unavailable":
@@ -308,6 +309,9 @@ class LoweringReport:
         ]
         for r in self.results:
             lines.append("  " + r.summary_line())
+            fallbacks = fallback_listing(r.placement.nodes) if r.placement else ""
+            if fallbacks:
+                lines.append("    cpu: " + fallbacks)
             if r.status == "failed" and r.error is not None and r.error.exclude_hint:
                 lines.append("    " + r.error.exclude_hint)
             if r.run_report is not None:

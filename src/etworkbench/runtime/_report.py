@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._io import human_bytes
 from ..lowering._triage import Failure
 
 NOT_RUNNABLE = "not runnable here"
@@ -95,7 +96,7 @@ class RunReport:
         rel = f" (rel {err.relative_max_abs:.1e})" if err.relative_max_abs is not None else ""
         top1 = f"  top-1 {err.top1_agreement:.0%}" if err.top1_agreement is not None else ""
         mem = (
-            f"  peak +{self.peak_memory_bytes / 1e6:.1f} MB"
+            f"  peak +{human_bytes(self.peak_memory_bytes)}"
             if self.peak_memory_bytes is not None
             else ""
         )

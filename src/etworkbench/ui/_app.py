@@ -21,6 +21,7 @@ from typing import Any
 
 import ipywidgets as W
 
+from .._compat.output import quiet_native_noise
 from ..errors import UsageError
 from ..lowering import LoweringReport, lower, preview
 from ..lowering._programs import program_groups
@@ -54,6 +55,7 @@ class Workbench(W.VBox):
         backends: list[str] | None = None,
         example_kwargs: dict | None = None,
     ) -> None:
+        quiet_native_noise()  # the libraries' C++ log lines, not the user's output (see there)
         self._python_model = model if model is not None and not isinstance(model, str) else None
         self._example_inputs = example_inputs
         self._example_kwargs = example_kwargs

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import ipywidgets as W
 
+from .._io import human_bytes
 from ..lowering._programs import pte_filename
 from ._stale import LOWERED_NAMES, StaleBanner
 
@@ -46,7 +47,7 @@ class SaveRow(W.HBox):
         return written
 
     def _wrote(self, written: Path) -> None:
-        size = f" ({written.stat().st_size / 1e6:.3f} MB)" if written.is_file() else ""
+        size = f" ({human_bytes(written.stat().st_size)})" if written.is_file() else ""
         self.status.value = f"wrote <code>{html.escape(str(written))}</code>{size}"
 
 
