@@ -120,3 +120,15 @@ def test_reasons_fall_back_to_no_reason_given():
 
     finder = reason_finder([get_backend("xnnpack")], Reasons())
     assert finder(Node()) in ("no reason given by XNNPACK", "no XNNPACK implementation of copy")
+
+
+def test_source_line_is_the_models_own_frame_not_torchs():
+    trace = (
+        '  File "/site-packages/torchvision/models/mobilenetv2.py", line 166, in forward\n'
+        "    x = self.features(x)\n"
+        '  File "/site-packages/torch/nn/modules/activation.py", line 340, in forward\n'
+        "    return F.hardtanh(input, self.min_val, self.max_val, self.inplace)\n"
+    )
+    assert source_line(trace).endswith("mobilenetv2.py:166: x = self.features(x)")
+    only_torch = trace.split("\n", 2)[2]
+    assert "activation.py:340" in source_line(only_torch)  # nothing else: the last frame

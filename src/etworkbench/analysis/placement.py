@@ -125,13 +125,14 @@ def _module_of(node: Any) -> tuple[str, str]:
     return str(path), kind_name.rsplit(".", 1)[-1]
 
 
-_LIBRARY_DIRS = tuple(
-    os.sep + part + os.sep for part in ("torch", "torchvision", "executorch", "torchao")
-)
+# Frames in these packages are the machinery, not the model: a torchvision, timm or transformers
+# model's own forward is model code, so it counts as the user's source.
+_LIBRARY_DIRS = tuple(os.sep + part + os.sep for part in ("torch", "executorch", "torchao"))
 
 
 def source_line(stack_trace: str | None) -> str:
-    """The most useful frame of a node's stack trace: the last one outside torch libraries."""
+    """The most useful frame of a node's stack trace: the innermost one outside torch,
+    executorch and torchao (the model's own code, torchvision's included), else the last."""
     if not stack_trace:
         return ""
     frames: list[tuple[str, str, str]] = []
