@@ -164,3 +164,19 @@ def test_targets_parse_and_bad_ones_name_the_choices():
         parse_target("xnnpack+xnnpack")
     with pytest.raises(UsageError, match="nosuch"):
         parse_target("nosuch")
+
+
+def test_a_run_loads_the_whole_workbench_before_its_first_case():
+    import pkgutil
+    import sys
+
+    import etworkbench
+
+    names = _run.load_every_workbench_module()
+    expected = {
+        info.name
+        for info in pkgutil.walk_packages(etworkbench.__path__, "etworkbench.")
+        if not info.name.endswith(".__main__")
+    }
+    assert set(names) == expected and len(expected) > 50
+    assert expected <= set(sys.modules)

@@ -123,6 +123,28 @@ def _run_case(
         notify(_line(index, total, result))
 
 
+def load_every_workbench_module() -> list[str]:
+    """Import all of etworkbench before the first case; the names imported.
+
+    A run lasts an hour and its workers import lazily: a module imported after the source tree
+    was edited would meet modules of the old version already loaded (ImportError, records that
+    are errors of the run, not of the case). Loaded up front, the run and every worker forked
+    from it hold one version of the code, whatever happens to the files.
+    """
+    import importlib
+    import pkgutil
+
+    import etworkbench
+
+    names = []
+    for info in pkgutil.walk_packages(etworkbench.__path__, "etworkbench."):
+        if info.name.rsplit(".", 1)[-1] == "__main__":  # running it is what importing does
+            continue
+        importlib.import_module(info.name)
+        names.append(info.name)
+    return names
+
+
 def run_conformance(
     out_dir: str | Path,
     plan: Plan,
@@ -136,6 +158,7 @@ def run_conformance(
     cells = out / "cases"
     cells.mkdir(parents=True, exist_ok=True)
     say = notify or (lambda line: None)
+    load_every_workbench_module()
     determinism = probe_determinism(out, plan.backends, say)
     todo = [
         (case, [b for b in plan.backends if not (cells / case.filename(b)).exists()])
