@@ -103,7 +103,7 @@ class RunReport:
         return (
             f"run: {lat.median:.3f} ms median (p90 {lat.p90:.3f}, {lat.repeats} runs)  "
             f"max abs err {err.max_abs:.2e}{rel}  mean {err.mean_abs:.2e}{top1}{mem}  "
-            f"({self.inputs_checked} inputs)"
+            f"(errors over {self.inputs_checked} input sets: the example + random ones)"
             + (f"  computed in {self.precision} ({self.precision_note})" if self.precision else "")
         )
 
