@@ -20,6 +20,8 @@ FOREIGN = (
     "No CUDA runtime is found",  # torch.utils.cpp_extension, at import
     "cpuinfo_utils.cpp",  # ExecuTorch's threadpool, first XNNPACK method load
     "OpenvinoBackend.cpp",  # ExecuTorch's OpenVINO runtime, first OpenVINO method load
+    "Converting PyTorch Frontend ==> MIL Ops",  # coremltools' bars, each Core ML lowering
+    "Running MIL ",
 )
 
 MODEL = textwrap.dedent(
@@ -72,7 +74,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lowered_run(model_dir: Path) -> subprocess.CompletedProcess:
-    backends = ["xnnpack", "openvino"] if _openvino_available() else ["xnnpack"]
+    backends = ["xnnpack", "coreml", "openvino"] if _openvino_available() else ["xnnpack", "coreml"]
     return _etwb("lower", "tiny.py:make", "--backends", *backends, "--run", cwd=model_dir)
 
 

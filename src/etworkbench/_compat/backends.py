@@ -3,13 +3,16 @@
 Written for executorch 1.5.1's Vulkan, Core ML (coremltools 9.0) and OpenVINO (openvino 2025.4)
 partitioners: `VulkanSupportedOperators.log_skip`, Core ML's private
 `_OperatorsSupportedForCoreMLBackend.is_node_supported` / `.log_once`, and
-`OpenvinoOperatorsSupport.is_node_supported`, which prints its reasons to stdout.
+`OpenvinoOperatorsSupport.is_node_supported`, which prints its reasons to stdout. Also
+coremltools' conversion progress bars, kept out of a Core ML lowering's output.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -137,3 +140,36 @@ def cache_vulkan_pattern_graphs() -> list[str]:
                 entry.get_graphs_fn = cached
                 changed.append(name)
     return changed
+
+
+_coreml_bars_off: ContextVar[tuple] = ContextVar("etwb_coreml_bars_off", default=())
+# coremltools 9.0 draws a tqdm bar for its PyTorch frontend and one per MIL pass pipeline: four
+# bars of a few milliseconds each per Core ML partition, in the CLI's and the notebook's output.
+COREML_PROGRESS_BARS = (
+    ("coremltools.converters.mil.frontend.torch.ops", "_tqdm"),
+    ("coremltools.converters.mil.mil.passes.pass_pipeline", "tqdm"),
+)
+
+
+def _bar_off(hooks: tuple, original: Any, args: tuple, kwargs: dict) -> Any:
+    return original(*args, **{**kwargs, "disable": True})
+
+
+@contextlib.contextmanager
+def coreml_progress_bars_off() -> Iterator[None]:
+    """While a Core ML lowering runs in this context, coremltools' bars draw nothing (the
+    workbench reports the lowering's progress itself); other threads keep theirs. A coremltools
+    without these names keeps its bars."""
+    with contextlib.ExitStack() as stack:
+        for module_name, name in COREML_PROGRESS_BARS:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            if not callable(getattr(module, name, None)):
+                continue
+            patch = patch_for(
+                module, lambda name=name: {name: hooks_dispatch(_coreml_bars_off, _bar_off)}
+            )
+            stack.enter_context(pushed(_coreml_bars_off, True, patch))
+        yield

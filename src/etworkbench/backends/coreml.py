@@ -125,6 +125,12 @@ class CoreML(Backend):
             with super().capture_reasons(reasons):
                 yield
 
+    def lowering_output(self) -> contextlib.AbstractContextManager:
+        """coremltools' conversion bars stay out of the CLI's and the notebook's output."""
+        from .._compat.backends import coreml_progress_bars_off
+
+        return coreml_progress_bars_off()
+
     def derived_reason(self, node: Any) -> str | None:
         if getattr(node, "op", None) != "call_function":
             return None
