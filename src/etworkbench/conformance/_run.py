@@ -134,10 +134,9 @@ def load_every_workbench_module() -> list[str]:
     import importlib
     import pkgutil
 
-    import etworkbench
-
+    root = Path(__file__).resolve().parents[1]  # the etworkbench package: walked, not depended on
     names = []
-    for info in pkgutil.walk_packages(etworkbench.__path__, "etworkbench."):
+    for info in pkgutil.walk_packages([str(root)], root.name + "."):
         if info.name.rsplit(".", 1)[-1] == "__main__":  # running it is what importing does
             continue
         importlib.import_module(info.name)
