@@ -54,6 +54,9 @@ class MethodEntry:
     delegate_calls: int
     inputs: int
     outputs: int
+    # bytes of each planned activation arena by memory id (`non_const_buffer_sizes`; id 0 is
+    # reserved by executorch and is 0): what the runtime must allocate to run the method
+    planned_arena_bytes: list[int] = field(default_factory=list)
 
     @property
     def cpu_kernel_calls(self) -> int:
@@ -111,6 +114,10 @@ class PteReport:
                 f"  method {m.name}: {len(m.delegates)} delegates, {m.cpu_kernel_calls} CPU kernel "
                 f"calls, {m.instructions} instructions, {m.inputs} inputs, {m.outputs} outputs"
             )
+            arenas = ", ".join(
+                f"id {i}: {n:,} bytes" for i, n in enumerate(m.planned_arena_bytes) if i or n
+            )
+            lines.append(f"    memory plan (activations): {arenas or 'nothing planned'}")
             for d in m.delegates:
                 lines.append(
                     f"    delegate {d.index}: {d.backend_id}, {d.payload_bytes:,} bytes ({d.location})"
@@ -352,6 +359,7 @@ def _parse(data: bytes, program_size: int, segment_base: int) -> dict[str, Any]:
                 "delegate_calls": delegate_calls,
                 "inputs": len(_vec(plan.inputs)),
                 "outputs": len(_vec(plan.outputs)),
+                "planned_arena_bytes": [int(n) for n in _vec(plan.non_const_buffer_sizes)],
             }
         )
     named = pte.named_data

@@ -49,6 +49,9 @@ def _versions() -> str:
             parts.append(f"{dist}={metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             parts.append(f"{dist}=none")
+    from ._results import RESULT_FORMAT
+
+    parts.append(f"result-format={RESULT_FORMAT}")
     return ";".join(parts)
 
 

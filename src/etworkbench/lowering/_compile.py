@@ -122,7 +122,7 @@ def lower_group(
         raise StageFailure(triage("to_executorch", exc, op_name)) from exc
     result.timings_s["to_executorch"] = round(time.perf_counter() - start, 4)
     result.attach_program(buffer)
-    result.sizes = _sizes(result, edge)
+    result.sizes = _sizes(result, edge, executorch_program)
 
 
 def capture_all(group: list[Backend], reasons: Reasons) -> contextlib.AbstractContextManager:
@@ -168,7 +168,7 @@ def reason_finder(
     return reason_for
 
 
-def _sizes(result: BackendResult, edge: Any) -> Sizes:
+def _sizes(result: BackendResult, edge: Any, executorch_program: Any) -> Sizes:
     placement = result.placement
     program = edge.exported_program()
     constant_bytes = 0
@@ -180,4 +180,12 @@ def _sizes(result: BackendResult, edge: Any) -> Sizes:
         delegate_payload_bytes=sum(d.payload_bytes for d in placement.delegates),
         delegate_data_bytes=sum(d.data_bytes for d in placement.delegates),
         constant_bytes=constant_bytes,
+        planned_arena_bytes=planned_arena_bytes(executorch_program),
     )
+
+
+def planned_arena_bytes(executorch_program: Any) -> tuple[int, ...]:
+    """The forward method's memory plan as the program states it (`non_const_buffer_sizes`)."""
+    plans = executorch_program.executorch_program.execution_plan
+    plan = next((p for p in plans if p.name == "forward"), plans[0] if plans else None)
+    return tuple(int(n) for n in plan.non_const_buffer_sizes) if plan is not None else ()

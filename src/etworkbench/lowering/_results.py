@@ -15,6 +15,11 @@ from ..analysis.placement import OpCoverage, Placement
 from ..errors import UsageError
 from ._triage import Failure
 
+# Part of every cache key: bumped whenever what a stored BackendResult records changes, so an
+# entry written by an older workbench (same package version) is never served without it.
+# 2: Sizes.planned_arena_bytes (the memory plan).
+RESULT_FORMAT = 2
+
 
 @dataclass
 class Sizes:
@@ -24,6 +29,14 @@ class Sizes:
     delegate_payload_bytes: int  # the delegates' processed blobs
     delegate_data_bytes: int  # weights the delegates stored as named data
     constant_bytes: int  # weights/constants left outside any delegate (run by CPU kernels)
+    # The memory plan: bytes of each planned activation arena, by memory id, as the program's
+    # execution plan lists them (executorch's `non_const_buffer_sizes`; id 0 is reserved, 0).
+    planned_arena_bytes: tuple[int, ...] = ()
+
+    @property
+    def activation_bytes(self) -> int:
+        """The planned activation memory a host must provide to run the program."""
+        return sum(self.planned_arena_bytes)
 
     @property
     def other_bytes(self) -> int:
@@ -252,7 +265,11 @@ class BackendResult:
             ]
             if placement
             else [],
-            "sizes": dataclasses.asdict(self.sizes) | {"other_bytes": self.sizes.other_bytes}
+            "sizes": dataclasses.asdict(self.sizes)
+            | {
+                "other_bytes": self.sizes.other_bytes,
+                "activation_bytes": self.sizes.activation_bytes,
+            }
             if self.sizes
             else None,
             "timings_s": dict(self.timings_s),
