@@ -121,12 +121,12 @@ def test_teaching_net_svg_shows_delegated_and_fallback_with_reason(teaching_xnnp
     assert any("cumsum" in t for t in fallback_titles)
 
 
-def test_big_placement_collapses_by_delegate_and_module_block():
+def test_big_placement_defaults_to_the_module_hierarchy():
     placement = big_placement(40)
     assert len(placement.nodes) > G.AUTO_FULL_LIMIT
     dot = G.placement_to_dot(placement)  # collapse="auto"
     ids = node_ids(dot)
-    assert sum(i.startswith("D_") for i in ids) == 40
+    assert sum(i.startswith("D_") for i in ids) == 0  # modules, not delegate instances
     assert sum(i.startswith("M_") for i in ids) == 40  # features.0 ... features.39
     assert not any(i.startswith("N_") for i in ids)
     assert "5 nodes" in dot
@@ -157,12 +157,19 @@ def test_render_time_of_a_collapsed_big_graph_is_small():
 
 
 def test_coverage_matrix_counts_equal_the_placement_coverage(teaching_xnnpack):
+    """Rows are the exported program's ops (conv2d, which XNNPACK ran as convolution); each
+    row counts the nodes that came from it, and every node is in exactly one row."""
+    from etworkbench.analysis.placement import NodeCounts
+
     result = teaching_xnnpack["xnnpack"]
     matrix = C.coverage_matrix(teaching_xnnpack)
-    for row in result.placement.coverage():
-        assert matrix.loc[row.target, ("xnnpack", "delegated")] == row.delegated
-        assert matrix.loc[row.target, ("xnnpack", "cpu_kernel")] == row.cpu_kernels
-        assert matrix.loc[row.target, ("xnnpack", "structural")] == row.structural
+    assert "aten.conv2d.default" in matrix.index
+    assert "aten.convolution.default" not in matrix.index
+    for op in matrix.index:
+        counts = NodeCounts.of(n for n in result.placement.nodes if C.row_op(n) == op)
+        assert matrix.loc[op, ("xnnpack", "delegated")] == counts.delegated
+        assert matrix.loc[op, ("xnnpack", "cpu_kernel")] == counts.cpu_kernels
+        assert matrix.loc[op, ("xnnpack", "structural")] == counts.structural
     assert int(matrix.to_numpy().sum()) == len(result.placement.nodes)
     counts = result.placement.counts
     for kind, value in (("delegated", 3), ("cpu_kernel", 2), ("structural", 2)):

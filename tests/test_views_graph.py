@@ -64,7 +64,7 @@ def check_snapshot(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} changed; ETWB_UPDATE_SNAPSHOTS=1 to accept"
 
 
-@pytest.mark.parametrize("mode", G.MODES)
+@pytest.mark.parametrize("mode", ["full", "delegate"])  # the module view: test_graph_modules
 def test_dot_snapshot(mode):
     check_snapshot(f"small_{mode}.dot", G.to_dot(G.build_view(small_placement(), mode)) + "\n")
 
@@ -87,14 +87,22 @@ def test_delegate_mode_collapses_each_delegate_instance():
     assert "2 nodes" in group.label
 
 
-def test_module_mode_groups_cpu_nodes_and_expands_on_demand():
+def test_module_mode_groups_by_module_and_expands_on_demand():
     placement = small_placement()
     view = G.build_view(placement, "module")
+    assert [b.id for b in view.boxes if b.kind == "module"] == [
+        "M_block_conv", "M_block", "M_block_head", "M_fc",
+    ]  # fmt: skip
+    assert not any(b.id.startswith("D_") for b in view.boxes)  # not one box per delegate
     cpu = view.box("M_block_head")
-    assert cpu.kind == "group-fallback" and cpu.members == ["mean", "cumsum"]
+    assert cpu.members == ["mean", "cumsum"] and cpu.fallback_members == 2
+    assert cpu.backend is None and G.share_line(cpu) == "CPU 2/2"
+    assert view.box("M_block").members == ["d0/relu", "getitem_1"]  # getitem folded in
+    assert view.box("M_block").fallback_members == 0
     opened = G.build_view(placement, "module", {"M_block_head"})
     assert {"N_mean", "N_cumsum"} <= {b.id for b in opened.boxes}
     assert "M_block_head" not in {b.id for b in opened.boxes}
+    assert ("N_mean", "N_cumsum") in opened.edges
 
 
 def test_fallback_style_differs_and_reason_is_in_tooltip():

@@ -33,7 +33,8 @@ def widget_asset(name: str) -> str:
 
 
 class GraphWidget(anywidget.AnyWidget):
-    """An SVG with pan/zoom; `selected` is the id of the last clicked node."""
+    """An SVG with pan/zoom/fit; `selected` is the id of the last clicked node (kept
+    highlighted across re-draws) or of an open module's frame."""
 
     _esm = widget_asset("graph.js")
     _css = widget_asset("graph.css")
@@ -51,7 +52,7 @@ class BackendGraph(W.VBox):
         self.expanded: set[str] = set()
         self.mode = W.Dropdown(
             options=[
-                ("collapsed by delegate + nn.Module", "module"),
+                ("nn.Module hierarchy", "module"),
                 ("collapsed by delegate", "delegate"),
                 ("every node", "full"),
             ],
@@ -60,9 +61,10 @@ class BackendGraph(W.VBox):
         )
         self.search = W.Text(placeholder="search op, e.g. conv", description="search")
         self.expand = W.Text(
-            placeholder="lowered_module_3, features.4",
+            placeholder="features.4, lowered_module_3",
             description="expand",
-            tooltip="delegate ids or nn.Module blocks to draw node by node (or click a 3-D box)",
+            tooltip="nn.Module paths or delegate ids to open (or click a 3-D box; click an open "
+            "module's frame to close it)",
         )
         self.collapse_all = W.Button(description="collapse all", tooltip="close expanded groups")
         self.info = W.HTML()
@@ -108,16 +110,31 @@ class BackendGraph(W.VBox):
         return took
 
     def select(self, box_id: str) -> None:
-        """What a click does: expand a collapsed group, or show a node's details."""
-        box = self.view.box(box_id) if self.view else None
-        if box is None:
+        """What a click does: open a collapsed group (and say what it now holds), close an
+        open module (a click on its frame), or show a node's details."""
+        if self.view is None:
             return
-        if box.kind.startswith("group"):
-            self.expanded.add(box_id)
-            self.details.value = f"<pre>{html.escape(box.tooltip)}</pre>"
+        if box_id.startswith("cluster_" + G.module_id("")):
+            self.expanded -= G.collapse_ids(self.placement, box_id)
+            self._clear_selection()
             self.render()
+            name = G.module_path(self.placement, box_id) or box_id
+            self.details.value = f"<pre>{html.escape(name)}: closed</pre>"
+            return
+        box = self.view.box(box_id)
+        if box.kind in ("group", "module"):
+            self.expanded.add(box_id)
+            self._clear_selection()
+            self.render()
+            text = G.opened_text(box, self.view)
         else:
-            self.details.value = f"<pre>{html.escape(box.tooltip)}</pre>"
+            text = box.tooltip
+        self.details.value = f"<pre>{html.escape(text)}</pre>"
+
+    def _clear_selection(self) -> None:
+        # an opened box is gone from the drawing; clearing lets a later click on the same id
+        # (after "collapse all") reach Python again
+        self.graph.selected = ""
 
     def _clicked(self, change) -> None:
         if change["new"]:

@@ -1,9 +1,9 @@
 """Partitioned graph -> graphviz DOT / SVG, with collapsing so graphs of real models stay legible.
 
-The pure part (`build_view`) turns a `Placement` into boxes and edges: one box per node, or one
-box per delegate instance / nn.Module when collapsed, with `expanded` naming the groups opened on
-demand. `to_dot` (views.graph_dot, which also defines `Box` and `GraphView`) styles it;
-`to_svg` runs graphviz. Nothing here knows about widgets. A node box's kind is its
+The pure part (`build_view`) turns a `Placement` into boxes and edges: one box per node, one box
+per delegate instance, or (the default for big graphs) the model's nn.Module hierarchy
+(views.graph_modules), with `expanded` naming the boxes opened on demand. `to_dot`
+(views.graph_dot, which also defines `Box` and `GraphView`) styles it; `to_svg` runs graphviz. Nothing here knows about widgets. A node box's kind is its
 `NodePlacement.kind`: delegated, fallback (a CPU node that runs a kernel) or structural (getitem
 outside the delegates, no kernel); the view carries the placement's `NodeCounts` for the legend.
 """
@@ -26,12 +26,22 @@ from .graph_dot import (  # noqa: F401  (re-exported: the graph view's public na
     GraphView,
     _safe,
     backend_colour,
+    majority_backend,
+    share_line,
     to_dot,
     to_svg,
 )
+from .graph_modules import (  # noqa: F401  (_module_prefix: re-exported)
+    ModuleTree,
+    _module_prefix,
+    _prefixes,
+    module_boxes,
+    module_id,
+    module_paths,
+)
 
 MODES = ("full", "delegate", "module")
-AUTO_FULL_LIMIT = 150  # above this many nodes the default view is collapsed
+AUTO_FULL_LIMIT = 150  # above this many nodes the default view is the nn.Module hierarchy
 # NodePlacement.kind -> the kind of the box drawn for one node
 BOX_KIND = {DELEGATED: "delegated", CPU_KERNEL: "fallback", STRUCTURAL: "structural"}
 
@@ -43,19 +53,6 @@ def default_mode(placement: Placement) -> str:
 def is_parameter(input_name: str) -> bool:
     """torch.export names lifted parameters / buffers / constants p_*, b_*, c_*."""
     return input_name.startswith(("p_", "b_", "c_", "_lifted_tensor_constant"))
-
-
-def _module_prefix(path: str, depth: int) -> str:
-    """The nn.Module block a CPU node groups under: up to the first indexed part
-    (features.4, encoder.layers.encoder_layer_3) within depth+1 parts, else `depth` parts,
-    so each repeated block of the model gets its own box."""
-    if not path:
-        return ""
-    parts = path.split(".")
-    for index, part in enumerate(parts[: depth + 1]):
-        if any(ch.isdigit() for ch in part):
-            return ".".join(parts[: index + 1])
-    return ".".join(parts[:depth])
 
 
 def describe_node(node: NodePlacement) -> str:
@@ -88,55 +85,10 @@ def build_view(
     mode = mode or default_mode(placement)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    by_name = {n.name: n for n in placement.nodes}
-    group_of: dict[str, str] = {}
-    boxes: dict[str, Box] = {}
-
-    def group_key(node: NodePlacement) -> str | None:
-        if mode == "full":
-            return None
-        if node.delegated:
-            key = f"D_{_safe(node.backend or '')}_{_safe(node.delegate or '')}"
-        elif mode == "module" and node.module_path:
-            key = "M_" + _safe(_module_prefix(node.module_path, depth))
-        else:
-            return None
-        return None if key in expanded else key
-
-    for node in placement.nodes:
-        key = group_key(node)
-        if key is None and node.kind == STRUCTURAL and mode != "full" and node.inputs:
-            producer = group_of.get(node.inputs[0], "")
-            if producer.startswith(("D_", "M_")):
-                key = producer  # fold getitem into the group it unpacks
-        if key is None:
-            box_id = "N_" + _safe(node.name)
-            kind = BOX_KIND[node.kind]
-            boxes[box_id] = Box(
-                box_id,
-                node.target if kind != "structural" else "getitem",
-                kind,
-                [node.name],
-                node.backend,
-                node.delegate if mode == "full" else None,
-                describe_node(node),
-                int(kind == "fallback"),
-            )
-        else:
-            box = boxes.get(key)
-            if box is None:
-                box = boxes[key] = Box(
-                    key, "", "group", [], node.backend if node.delegated else None
-                )
-            box.members.append(node.name)
-            box.fallback_members += int(node.kind == CPU_KERNEL)
-            box_id = key
-        group_of[node.name] = box_id
-
-    for box in boxes.values():
-        if box.kind == "group":
-            _label_group(box, by_name)
-
+    if mode == "module":
+        boxes, group_of = module_boxes(placement, expanded, lambda n: _node_box(n, mode), depth)
+    else:
+        boxes, group_of = _delegate_boxes(placement, mode, expanded)
     for name in placement.graph_inputs:
         if is_parameter(name):
             continue  # weights would drown the graph; they show in the size panel
@@ -164,6 +116,52 @@ def build_view(
     return GraphView(order, list(edges), mode, placement.counts, by_backend)
 
 
+def _node_box(node: NodePlacement, mode: str) -> Box:
+    kind = BOX_KIND[node.kind]
+    return Box(
+        "N_" + _safe(node.name),
+        node.target if kind != "structural" else "getitem",
+        kind,
+        [node.name],
+        node.backend,
+        node.delegate if mode == "full" else None,
+        describe_node(node),
+        int(kind == "fallback"),
+    )
+
+
+def _delegate_boxes(
+    placement: Placement, mode: str, expanded: frozenset[str] | set[str]
+) -> tuple[dict[str, Box], dict[str, str]]:
+    """Full mode (one box per node) and delegate mode (one box per delegate instance)."""
+    by_name = {n.name: n for n in placement.nodes}
+    group_of: dict[str, str] = {}
+    boxes: dict[str, Box] = {}
+    for node in placement.nodes:
+        key = None
+        if mode == "delegate" and node.delegated:
+            key = f"D_{_safe(node.backend or '')}_{_safe(node.delegate or '')}"
+            key = None if key in expanded else key
+        if key is None and node.kind == STRUCTURAL and mode != "full" and node.inputs:
+            producer = group_of.get(node.inputs[0], "")
+            if producer.startswith("D_"):
+                key = producer  # fold getitem into the group it unpacks
+        if key is None:
+            box = _node_box(node, mode)
+            boxes[box.id] = box
+        else:
+            box = boxes.get(key)
+            if box is None:
+                box = boxes[key] = Box(key, "", "group", [], node.backend)
+            box.members.append(node.name)
+            box.fallback_members += int(node.kind == CPU_KERNEL)
+        group_of[node.name] = box.id
+    for box in boxes.values():
+        if box.kind == "group":
+            _label_group(box, by_name)
+    return boxes, group_of
+
+
 def _output_source(placement: Placement, name: str, group_of: dict[str, str]) -> str | None:
     """A preview names graph outputs as in the edge graph, but the placement calls delegated
     nodes <delegate>/<name> and unpacks them with a getitem: find that box."""
@@ -184,11 +182,7 @@ def _label_group(box: Box, by_name: dict[str, NodePlacement]) -> None:
         counts[m.target] = counts.get(m.target, 0) + 1
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]
     ops = ", ".join(f"{t.split('.')[1] if t.count('.') else t}×{c}" for t, c in top)
-    if box.id.startswith("D_"):
-        head = f"{box.backend} · {members[0].delegate}"
-    else:
-        head = f"{_module_prefix(members[0].module_path, 2)} (CPU)"
-        box.kind = "group-fallback" if box.fallback_members else "group"
+    head = f"{box.backend} · {members[0].delegate}"
     box.label = f"{head}\n{len(real)} nodes: {ops}"
     box.tooltip = f"{head}: {len(real)} nodes (click to expand)\n" + "\n".join(
         f"{t}: {c}" for t, c in sorted(counts.items())
@@ -217,18 +211,52 @@ def render(
 
 
 def expand_ids(placement: Placement, names: Iterable[str], depth: int = 2) -> set[str]:
-    """Group box ids for user-facing names: delegate ids (lowered_module_3) or module blocks
-    (features.4); a module name also opens the blocks under it."""
+    """Box ids to open for user-facing names: delegate ids (lowered_module_3) or nn.Module
+    paths (features.4, features.4.conv); a module opens the modules around it too, and a
+    delegate id opens every module its nodes sit in."""
     wanted = [n for n in names if n]
-    ids: set[str] = set()
-    for node in placement.nodes:
-        if node.delegated and node.delegate in wanted:
-            ids.add(f"D_{_safe(node.backend or '')}_{_safe(node.delegate or '')}")
-        elif not node.delegated and node.module_path:
-            prefix = _module_prefix(node.module_path, depth)
-            if any(prefix == w or prefix.startswith(w + ".") for w in wanted):
-                ids.add("M_" + _safe(prefix))
-    return ids
+    ids = {
+        f"D_{_safe(n.backend or '')}_{_safe(n.delegate or '')}"
+        for n in placement.nodes
+        if n.delegated and n.delegate in wanted
+    }
+    return ids | ModuleTree(placement, depth).ids_for(wanted, placement)
+
+
+def module_path(placement: Placement, box_id: str) -> str | None:
+    """The nn.Module path a module box id (M_...) or its frame's id (cluster_M_...) stands for."""
+    box_id = box_id.removeprefix("cluster_")
+    paths = {p for q in module_paths(placement).values() if q for p in _prefixes(q)}
+    return next((p for p in sorted(paths) if module_id(p) == box_id), None)
+
+
+def collapse_ids(placement: Placement, box_id: str, depth: int = 2) -> set[str]:
+    """The open module ids that closing `box_id` (M_... or its frame cluster_M_...) closes:
+    the module and every module inside it."""
+    path = module_path(placement, box_id)
+    if path is None:
+        return {box_id.removeprefix("cluster_")}
+    return ModuleTree(placement, depth).collapse_ids(path)
+
+
+def opened_text(box: Box, view: GraphView) -> str:
+    """What a group box turned into once opened (the click text; its tooltip says
+    "click to expand", which is no longer true)."""
+    members = set(box.members)
+    inside = [b for b in view.boxes if b.members and set(b.members) <= members]
+    head = box.tooltip.split("\n")[0].replace(" (click to expand)", "")
+    lines = [f"{head}: opened, {len(members)} nodes now drawn as {len(inside)} boxes:"]
+    for b in inside[:40]:
+        what = b.kind
+        if b.kind == "module":
+            cpu = f", {b.fallback_members} on CPU" if b.fallback_members else ""
+            what = f"{len(b.members)} nodes: {share_line(b)}{cpu}"
+        lines.append(f"  {b.label.splitlines()[0] if b.label else b.id} ({what})")
+    if len(inside) > 40:
+        lines.append(f"  ... and {len(inside) - 40} more")
+    if box.kind == "module":
+        lines.append("click its frame's title to close it")
+    return "\n".join(lines)
 
 
 def placement_to_dot(
@@ -240,8 +268,9 @@ def placement_to_dot(
     """DOT text: delegates boxed in their backend colour, CPU fallbacks red-dashed.
 
     collapse="auto" collapses above AUTO_FULL_LIMIT nodes (True: always, False: never) into
-    one box per delegate instance and per nn.Module block; `expand` opens some of them
-    ("lowered_module_3", "features.4"); `search` outlines nodes whose op contains the text.
+    the nn.Module hierarchy, one box per top-level block; `expand` opens some of them
+    ("features.4", or "lowered_module_3": the modules its nodes sit in); `search` outlines
+    nodes whose op contains the text.
     """
     if collapse == "auto":
         mode = default_mode(placement)

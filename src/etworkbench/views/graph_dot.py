@@ -3,7 +3,9 @@
 `Box` and `GraphView` are what is drawn: views.graph.build_view builds them from a placement
 (and re-exports them). `to_dot` draws a `GraphView`; `to_svg` runs graphviz. Node kinds and
 counts are analysis.placement's: delegated (backend colour), CPU fallback (runs a kernel; red,
-dashed) and structural (getitem, no kernel; dotted).
+dashed) and structural (getitem, no kernel; dotted). A collapsed nn.Module (views.graph_modules)
+is a 3-D box whose HTML label gives each delegate's share as text and as a bar, with a red border
+when any node inside it falls back to the CPU; open modules are dashed frames (clusters).
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ class Box:
 
     id: str
     label: str
-    kind: str  # delegated | fallback | structural | input | output | group
+    kind: str  # delegated | fallback | structural | input | output | group | module
     members: list[str] = field(default_factory=list)
     backend: str | None = None
     delegate: str | None = None  # draw inside this delegate's cluster (full mode)
     tooltip: str = ""
     fallback_members: int = 0  # CPU fallback nodes (run a kernel) among the members
+    shares: dict[str, int] = field(default_factory=dict)  # backend -> delegated members
+    frames: tuple[str, ...] = ()  # the open nn.Modules it is drawn in, outermost first
 
 
 @dataclass
@@ -74,9 +78,16 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", text)
 
 
+class Html(str):
+    """A graphviz HTML-like label: written as <...>, not quoted."""
+
+
 def _attrs(**kw: str) -> str:
     parts = []
     for key, value in kw.items():
+        if isinstance(value, Html):
+            parts.append(f"{key}=<{value}>")
+            continue
         text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         parts.append(f'{key}="{text}"')
     return "[" + ", ".join(parts) + "]"
@@ -93,12 +104,16 @@ def to_dot(
         '  edge [color="#888888", arrowsize=0.6];',
     ]
     clusters: dict[str, list[Box]] = {}
+    framed: dict[tuple[str, ...], list[Box]] = {}
     for box in view.boxes:
         if box.delegate:
             clusters.setdefault(box.delegate, []).append(box)
+        elif box.frames:
+            framed.setdefault(box.frames, []).append(box)
     for box in view.boxes:
-        if not box.delegate:
+        if not box.delegate and not box.frames:
             lines.append(f"  {box.id} {_attrs(**_style(box, highlight))};")
+    lines += _frame_lines(framed, highlight)
     for delegate, members in clusters.items():
         backend = members[0].backend
         lines.append(f"  subgraph cluster_{_safe(delegate)} {{")
@@ -137,6 +152,8 @@ def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
         style["fontcolor"] = "white"
         if box.kind == "group":
             style |= {"shape": "box3d", "style": "filled"}
+    elif box.kind == "module":
+        style |= _module_style(box)
     elif box.kind in ("fallback", "group-fallback"):
         style |= {
             "shape": "box3d" if box.kind == "group-fallback" else "box",
@@ -152,10 +169,118 @@ def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
     else:  # input / output
         style |= {"shape": "oval", "style": "filled", "fillcolor": "#eeeeee"}
     classes = [_CLASSES.get((box.kind, bool(box.backend)), "etwb-io")]
+    if box.kind == "module":
+        classes = ["etwb-group etwb-module" + (" etwb-has-fallback" * bool(box.fallback_members))]
     if highlight and set(box.members) & set(highlight):
         style |= {"color": "#ff8c00", "penwidth": "4"}
         classes.append("etwb-match")
     style["class"] = " ".join(classes)
+    return style
+
+
+def _frame_lines(framed: dict[tuple[str, ...], list[Box]], highlight) -> list[str]:
+    """Nested clusters for the open nn.Modules of the module view, each holding its boxes."""
+    chains: list[tuple[str, ...]] = []
+    for chain in framed:
+        for i in range(1, len(chain) + 1):
+            if chain[:i] not in chains:
+                chains.append(chain[:i])
+
+    def emit(chain: tuple[str, ...], indent: str) -> list[str]:
+        cid = "cluster_M_" + _safe(chain[-1])
+        tip = f"{chain[-1]} (open): click its title or frame to close it"
+        out = [f"{indent}subgraph {cid} {{"]
+        out.append(
+            f"{indent}  graph "
+            + _attrs(
+                label=chain[-1],
+                id=cid,
+                tooltip=tip,
+                style="rounded,dashed",
+                color="#888888",
+                fontcolor="#555555",
+                **{"class": "etwb-frame"},
+            )
+            + ";"
+        )
+        for box in framed.get(chain, []):
+            out.append(f"{indent}  {box.id} {_attrs(**_style(box, highlight))};")
+        for sub in chains:
+            if len(sub) == len(chain) + 1 and sub[:-1] == chain:
+                out += emit(sub, indent + "  ")
+        return out + [f"{indent}}}"]
+
+    return [line for c in chains if len(c) == 1 for line in emit(c, "  ")]
+
+
+def majority_backend(box: Box) -> str | None:
+    """The backend that took most of a box's nodes (None when the CPU runs most of them)."""
+    if not box.shares:
+        return None
+    backend, count = max(box.shares.items(), key=lambda kv: (kv[1], kv[0]))
+    return backend if count >= box.fallback_members else None
+
+
+def share_line(box: Box) -> str:
+    """Each delegate's share, "xnnpack 12/12" or "xnnpack 10/13 · vulkan 2/13", of the nodes
+    that run a kernel (structural getitems run none and are not counted)."""
+    total = sum(box.shares.values()) + box.fallback_members
+    if not total:
+        return "no kernels (structural only)"
+    parts = [f"{b} {n}/{total}" for b, n in sorted(box.shares.items(), key=lambda kv: -kv[1])]
+    return " · ".join(parts) or f"CPU {box.fallback_members}/{total}"
+
+
+def _tint(colour: str, keep: float = 0.25) -> str:
+    """`colour` mixed with white: a fill dark text stays readable on."""
+    rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(255 - (255 - c) * keep):02x}" for c in rgb)
+
+
+BAR_WIDTH = 72  # points: the share bar under a module box's text
+
+
+def _module_style(box: Box) -> dict[str, str]:
+    """A module box: its path, each delegate's share (text and bar), red when any CPU node."""
+    esc = html.escape
+    rows = [f"<B>{esc(box.label)}</B>", esc(share_line(box))]
+    if box.fallback_members:
+        rows.append(
+            f'<FONT COLOR="{FALLBACK["border"]}"><B>{box.fallback_members} on CPU</B></FONT>'
+        )
+    parts = sorted(box.shares.items(), key=lambda kv: -kv[1])
+    parts = [(backend_colour(b), n) for b, n in parts]
+    if box.fallback_members:
+        parts.append((FALLBACK["border"], box.fallback_members))
+    total = sum(n for _, n in parts)
+    cells = "".join(
+        f'<TD BGCOLOR="{c}" WIDTH="{max(1, round(BAR_WIDTH * n / total))}" HEIGHT="5" '
+        'FIXEDSIZE="TRUE"></TD>'
+        for c, n in parts
+    )
+    width = sum(max(1, round(BAR_WIDTH * n / total)) for _, n in parts)
+    cell = "<TR><TD>{}</TD></TR>"
+    label = "".join(cell.format(r) for r in rows)
+    if cells:
+        bar = (
+            f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0" FIXEDSIZE="TRUE" '
+            f'WIDTH="{width}" HEIGHT="5"><TR>{cells}</TR></TABLE>'
+        )
+        label += cell.format(bar)
+    colour = backend_colour(box.backend) if box.backend else FALLBACK["border"]
+    style = {
+        "label": Html(
+            f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{label}</TABLE>'
+        ),
+        "shape": "box3d",
+        "margin": "0.18,0.05",  # graphviz underestimates bold text: keep it off the border
+        "style": "filled",
+        "fillcolor": _tint(colour) if box.backend else FALLBACK["fill"],
+        "color": FALLBACK["border"] if box.fallback_members else colour,
+        "penwidth": "2.5" if box.fallback_members else "1.5",
+    }
+    if not total:  # only structural getitems
+        style |= {"fillcolor": "#f4f4f4", "color": "#999999", "style": "filled,dotted"}
     return style
 
 
@@ -199,6 +324,18 @@ def _legend(view: GraphView) -> list[str]:
         if counts.structural:
             info = f"{counts.delegation_info_text()} ({DELEGATION_INFO_DEFINITION})"
             rows += f'<TR><TD></TD><TD ALIGN="LEFT">{html.escape(info)}</TD></TR>'
+    if any(b.kind == "module" for b in view.boxes):
+        rows += row(
+            'BGCOLOR="#ffffff"',
+            "3-D box: an nn.Module; its bar: share of its nodes per delegate (backend colour) "
+            "and on the CPU (red)",
+        )
+        rows += row(
+            f'BORDER="3" COLOR="{FALLBACK["border"]}"',
+            "red border, 'N on CPU': CPU fallback nodes somewhere inside it",
+        )
+    if any(b.frames for b in view.boxes):
+        rows += row('STYLE="dashed"', "dashed frame: an open nn.Module (click its title to close)")
     rows += '<TR><TD>▤</TD><TD ALIGN="LEFT">3-D box: collapsed group (click to expand)</TD></TR>'
     table = f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2">{rows}</TABLE>>'
     return [f'  legend [id="legend", shape=plaintext, label={table}];']
