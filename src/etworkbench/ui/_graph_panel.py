@@ -122,6 +122,8 @@ class BackendGraph(W.VBox):
             self.details.value = f"<pre>{html.escape(name)}: closed</pre>"
             return
         box = self.view.box(box_id)
+        if box is None:  # a click from a drawing that has been replaced since
+            return
         if box.kind in ("group", "module"):
             self.expanded.add(box_id)
             self._clear_selection()
