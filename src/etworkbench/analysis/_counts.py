@@ -60,6 +60,9 @@ class NodePlacement:
     reason: str | None = None  # why it was not delegated (CPU nodes only)
     structural: bool = False  # getitem outside the delegates; runs no kernel
     inputs: list[str] = field(default_factory=list)  # producer node / graph-input names
+    # the op of the user's exported program it came from, before any backend decomposed it,
+    # e.g. aten.conv2d.default for XNNPACK's aten.convolution.default (analysis.source_ops)
+    source_op: str = ""
 
     @property
     def kind(self) -> str:

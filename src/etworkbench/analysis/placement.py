@@ -31,6 +31,7 @@ from ._counts import (  # noqa: F401  (re-exported: every count name lives in an
     NodePlacement,
     share_text,
 )
+from .source_ops import source_op_of
 
 _SUFFIX = re.compile(r"_[\d]+$")
 _CALL_DELEGATE = "executorch_call_delegate"
@@ -179,6 +180,7 @@ def _node_row(node: Any, op_name: Callable[[Any], str], **extra: Any) -> NodePla
         module_type=kind,
         source=source_line(node.meta.get("stack_trace")),
         shape=_shape_of(node),
+        source_op=source_op_of(node, op_name),
         **extra,
     )
 

@@ -17,8 +17,8 @@ from ._triage import Failure
 
 # Part of every cache key: bumped whenever what a stored BackendResult records changes, so an
 # entry written by an older workbench (same package version) is never served without it.
-# 2: Sizes.planned_arena_bytes (the memory plan).
-RESULT_FORMAT = 2
+# 2: Sizes.planned_arena_bytes (the memory plan). 3: NodePlacement.source_op (coverage rows).
+RESULT_FORMAT = 3
 
 
 @dataclass

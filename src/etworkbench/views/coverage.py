@@ -2,6 +2,8 @@
 
 `coverage_rows` is the plain table (also what CSV export writes); the figure functions build
 plotly figures from it. Results of any number of models and backends can be mixed.
+Rows are the ops of the user's exported program, each backend's own (decomposed) ops their
+detail, so backends that decompose differently share a row (views.coverage_rows, re-exported).
 Every count is analysis.placement's (`NodePlacement.kind`, `NodeCounts`): delegated,
 CPU fallback (runs a kernel) and structural (getitem outside the delegates, runs no kernel);
 "fallback" here always means a CPU fallback node that runs a kernel. The counts table
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,49 +35,19 @@ from .coverage_counts import (  # noqa: F401  (re-exported: the coverage view's 
     iter_results,
     result_counts,
 )
+from .coverage_rows import (  # noqa: F401  (re-exported: the coverage view's public names)
+    CoverageCell,
+    backend_ops,
+    coverage_matrix,
+    coverage_rows,
+    grouped_nodes,
+    row_op,
+)
 from .tables import table_html
 
 STATES = ("not applicable", "fallback", "partly", "delegated")  # heatmap z = index
 CATEGORIES = STATES
 CATEGORY_COLOURS = ("#eeeeee", "#e74c3c", "#f5b041", "#27ae60")
-
-
-@dataclass
-class CoverageCell:
-    op: str  # the operator target, e.g. aten.convolution.default
-    backend: str
-    delegated: int
-    fallback: int  # CPU fallback nodes (run a kernel); structural nodes are not cells
-
-    @property
-    def state(self) -> str:
-        if self.delegated and self.fallback:
-            return "partly"
-        if self.delegated:
-            return "delegated"
-        if self.fallback:
-            return "fallback"
-        return "not applicable"
-
-
-def coverage_rows(results) -> list[CoverageCell]:
-    """One cell per (op, backend) over the placed results; structural getitems are left out."""
-    cells: dict[tuple[str, str], CoverageCell] = {}
-    placed = [r for r in iter_results(results) if r.placement is not None]
-    ops = sorted({n.target for r in placed for n in r.placement.nodes if n.kind != STRUCTURAL})
-    for r in placed:
-        for op in ops:
-            cells.setdefault((op, r.backend), CoverageCell(op, r.backend, 0, 0))
-        for n in r.placement.nodes:
-            kind = n.kind
-            if kind == STRUCTURAL:
-                continue
-            cell = cells[(n.target, r.backend)]
-            if kind == DELEGATED:
-                cell.delegated += 1
-            else:
-                cell.fallback += 1
-    return list(cells.values())
 
 
 def fallback_rows(results) -> list[dict[str, str]]:
@@ -104,9 +75,9 @@ def fallback_rows(results) -> list[dict[str, str]]:
 def coverage_csv(results) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["op", "backend", "state", "delegated", "cpu_kernel"])
+    writer.writerow(["op", "backend", "backend_ops", "state", "delegated", "cpu_kernel"])
     for c in coverage_rows(results):
-        writer.writerow([c.op, c.backend, c.state, c.delegated, c.fallback])
+        writer.writerow([c.op, c.backend, c.backend_ops, c.state, c.delegated, c.fallback])
     return out.getvalue()
 
 
@@ -171,39 +142,6 @@ def no_fallback_text(results: Any) -> str:
     return text + "."
 
 
-def coverage_matrix(results: Any, structural: bool = True):
-    """op (target) x backend DataFrame of node counts, summed over models.
-
-    Columns (backend, placement) with placement "delegated", "cpu_kernel" (CPU fallback: runs
-    a kernel) and, with `structural=True`, "structural" (getitems outside the delegates).
-    A backend without a placement (failed / unavailable) keeps its columns, all zero.
-    Sorted by op; with structural=True the matrix sums to every placed node.
-    """
-    import pandas as pd
-
-    kinds = [DELEGATED, CPU_KERNEL] + ([STRUCTURAL] if structural else [])
-    counts: dict[tuple[str, str, str], int] = {}
-    ops: set[str] = set()
-    for result in iter_results(results):
-        if result.placement is None:
-            continue
-        for node in result.placement.nodes:
-            kind = node.kind
-            if kind not in kinds:
-                continue
-            ops.add(node.target)
-            key = (node.target, result.backend, kind)
-            counts[key] = counts.get(key, 0) + 1
-    columns = pd.MultiIndex.from_product(
-        [backend_columns(results), kinds], names=["backend", "placement"]
-    )
-    index = pd.Index(sorted(ops), name="op")
-    frame = pd.DataFrame(0, index=index, columns=columns, dtype=int)
-    for (op, backend, kind), value in counts.items():
-        frame.loc[op, (backend, kind)] = value
-    return frame
-
-
 def _category(delegated: int, fallback: int, applicable: bool) -> int:
     if not applicable or delegated + fallback == 0:
         return 0
@@ -214,6 +152,9 @@ def _category(delegated: int, fallback: int, applicable: bool) -> int:
 
 def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
     """Heatmap op x backend: delegated / partly / fallback / not applicable, counts on hover.
+
+    Rows are the exported program's ops; the hover lists what each backend ran for the row
+    (its own ops, with counts: "as aten.convolution.default x52 delegated").
 
     Cells count delegated and CPU fallback (kernel-running) nodes; structural getitems run no
     kernel and are left out unless `structural=True` (then their rows show them on hover).
@@ -226,6 +167,7 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
     if sort not in ("name", "fallback", "count"):
         raise ValueError(f"sort must be 'name', 'fallback' or 'count', not {sort!r}")
     frame = coverage_matrix(results, structural=structural)
+    groups = grouped_nodes(results, structural=structural)
     flat = iter_results(results)
     backends = backend_columns(results)
     status = {b: [r for r in flat if r.backend == b] for b in backends}
@@ -250,6 +192,7 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
             counted = f"delegated {d}, {KIND_LABELS[CPU_KERNEL]} {f}"
             if s:
                 counted += f", {KIND_LABELS[STRUCTURAL]} {s}"
+            counted += _detail_html(backend_ops(groups.get((op, backend), [])))
             hover_row.append(
                 f"<b>{op}</b><br>{backend}: {CATEGORIES[code]}<br>{counted}"
                 if usable[backend]
@@ -286,13 +229,24 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
     )
     fig.update_layout(
         title="Operator coverage (cell text: delegated/CPU fallback nodes; "
-        + ("structural getitems on hover)" if structural else "structural getitems not shown)"),
+        + ("structural getitems on hover)" if structural else "structural getitems not shown)")
+        + "<br><sup>rows: ops of the exported program; hover: the ops each backend ran</sup>",
         height=max(300, 22 * len(ops) + 140),
         yaxis={"autorange": "reversed", "type": "category"},
         xaxis={"side": "top", "type": "category"},
         margin={"l": 220, "t": 110},
     )
     return fig
+
+
+def _detail_html(detail: str, limit: int = 8) -> str:
+    """`backend_ops` as hover lines ("as aten.convolution.default x52 delegated"); a row whose
+    op decomposed into many ops shows the `limit` most frequent and how many more there are."""
+    parts = detail.split("; ") if detail else []
+    lines = [f"as {part}" for part in parts[:limit]]
+    if len(parts) > limit:
+        lines.append(f"… and {len(parts) - limit} more ops")
+    return "".join(f"<br>{line}" for line in lines)
 
 
 def _status_note(results: list[Any]) -> str:
