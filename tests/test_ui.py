@@ -21,15 +21,18 @@ def test_backend_checkboxes_follow_list_backends(workbench):
 
     rows = {r.name: r for r in list_backends()}
     assert set(workbench.controls.checks) == set(rows)
+    assert workbench.controls.wait_for_probes(timeout=300)  # the probes run in the background
     for name, box in workbench.controls.checks.items():
         assert box.disabled == (not rows[name].available)
         if not rows[name].available:
-            assert rows[name].reason in box.description_tooltip
+            assert rows[name].reason in box.tooltip
+            assert rows[name].title in workbench.controls.availability.value  # the hover list
 
 
 def test_scheme_dropdown_offers_only_common_schemes(workbench):
     from etworkbench import get_backend
 
+    assert workbench.controls.wait_for_probes(timeout=300)
     workbench.select(backends=["xnnpack"])
     assert set(workbench.controls.scheme.options) == set(get_backend("xnnpack").info().schemes)
     with pytest.raises(Exception, match="scheme"):
@@ -207,7 +210,8 @@ def test_mobilenet_v2_xnnpack_and_coreml_through_the_app(workbench, tmp_path):
         assert "<svg" in svg and "etwb-delegated" in svg
     heatmap = workbench.coverage.heatmap.data[0]
     assert list(heatmap.x) == ["xnnpack", "coreml"]
-    assert "aten.convolution.default" in "".join(map(str, heatmap.y))
+    rows = "".join(map(str, heatmap.y))  # the exported program's ops: one conv row for both
+    assert "aten.conv2d.default" in rows and "aten.convolution.default" not in rows
     assert "xnnpack" in workbench.sizes.table.value and "coreml" in workbench.sizes.table.value
 
     for name in ("xnnpack", "coreml"):

@@ -15,6 +15,7 @@ from etworkbench.ui._failures_panel import FailuresPanel  # noqa: E402
 from etworkbench.ui._graph_panel import GraphPanel  # noqa: E402
 from etworkbench.ui._save_panel import SavePanel  # noqa: E402
 from etworkbench.ui._sizes_panel import SizesPanel  # noqa: E402
+from etworkbench.views.sizes import byte_unit, sizes_figure  # noqa: E402
 
 
 def test_graph_click_expands_group_and_shows_node_details(teaching_xnnpack):
@@ -55,8 +56,31 @@ def test_sizes_panel_parts_add_up_to_the_pte(teaching_xnnpack):
     result = teaching_xnnpack["xnnpack"]
     bars = [t for t in panel.figure.data if t.type == "bar" and t.name]
     assert len(bars) >= 3
-    assert sum(t.y[0] for t in bars) == pytest.approx(result.sizes.pte_bytes / 1e6)
-    assert "xnnpack" in panel.table.value
+    scale, unit = byte_unit(max(result.sizes.pte_bytes, teaching_xnnpack.parameter_bytes))
+    assert unit in panel.figure.layout.yaxis.title.text
+    assert sum(t.y[0] for t in bars) == pytest.approx(result.sizes.pte_bytes / scale)
+    table = panel.table.value
+    assert "xnnpack" in table
+    # readable headers and sizes as people read them, not a DataFrame's snake_case and floats
+    assert "text-align:right'>.pte size</th>" in table and "_MB" not in table
+    assert f">{human_bytes(result.sizes.pte_bytes)}</td>" in table
+    assert f"{result.sizes.pte_bytes:,} bytes" in table  # exact, on hover
+    assert f"eager model parameters: {human_bytes(teaching_xnnpack.parameter_bytes)}" in table
+
+
+def test_sizes_figure_keeps_the_eager_label_off_the_bars(teaching_xnnpack):
+    """The eager-parameters line is labelled in the legend, not by text that overprints the
+    bars' totals; every total reads in human units and fits under the axis range."""
+    fig = sizes_figure(teaching_xnnpack, parameter_bytes=2_000_000)
+    assert not fig.layout.annotations  # no text drawn on the plot for the line
+    (line,) = fig.layout.shapes
+    assert line.y0 == pytest.approx(2.0) and fig.layout.yaxis.title.text == "MB"
+    legend = [t.name for t in fig.data if t.name and t.name.startswith("eager parameters")]
+    assert legend == ["eager parameters (2.0 MB)"]
+    (totals,) = [t for t in fig.data if t.type == "scatter" and t.mode == "text"]
+    pte = teaching_xnnpack["xnnpack"].sizes.pte_bytes
+    assert list(totals.text) == [human_bytes(pte)]
+    assert fig.layout.yaxis.range[1] > max(line.y0, *totals.y)  # headroom for the totals
 
 
 def test_save_row_writes_and_reports(tmp_path, teaching_xnnpack):
@@ -81,7 +105,10 @@ def test_coverage_panel_sort_and_export(tmp_path, teaching_xnnpack):
     counts = teaching_xnnpack["xnnpack"].placement.counts
     assert f"{counts.cpu_kernels}" in panel.counts.value and "structural" in panel.counts.value
     heat = panel.heatmap.data[0]
-    assert "aten.cumsum.default" in heat.y and "aten.convolution.default" in heat.y
+    # rows are the exported program's ops; what XNNPACK ran for them is on hover
+    assert "aten.cumsum.default" in heat.y and "aten.conv2d.default" in heat.y
+    conv = list(heat.y).index("aten.conv2d.default")
+    assert "as aten.convolution.default x1 delegated" in heat.hovertext[conv][0]
     panel.sort.value = "fallback"
     first = panel.heatmap.data[0].y[0]
     assert first in ("aten.cumsum.default", "aten.mean.dim")

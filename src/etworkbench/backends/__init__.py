@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from dataclasses import dataclass
 
 from ..errors import UsageError, choices_hint
 from ._base import Availability, Backend, BackendInfo, Reasons, Scheme
@@ -71,17 +72,47 @@ def get_backend(name: str) -> Backend:
     return _load(key)
 
 
+@dataclass(frozen=True)
+class BackendFacts:
+    """What a backend declares, known without probing (no SDK import): enough for the app's
+    first paint, which must not wait seconds for every probe."""
+
+    name: str
+    title: str
+    hardware: str
+    schemes: tuple[str, ...]  # declared; a probe may find the backend cannot lower here
+
+
+def backend_facts() -> list[BackendFacts]:
+    """Every backend's static facts, in table order; imports only the workbench's own modules."""
+    facts = []
+    for name in backend_names():
+        backend = _load(name)
+        facts.append(
+            BackendFacts(backend.name, backend.title, backend.hardware, tuple(backend.schemes))
+        )
+    return facts
+
+
+def backend_info(name: str) -> BackendInfo:
+    """One backend's table row, probed here (may import its SDK: up to seconds)."""
+    return get_backend(name).info()
+
+
 def list_backends() -> list[BackendInfo]:
     """The full backend table, each row with availability and reason probed on this machine."""
-    return [get_backend(name).info() for name in backend_names()]
+    return [backend_info(name) for name in backend_names()]
 
 
 __all__ = [
     "Availability",
     "Backend",
+    "BackendFacts",
     "BackendInfo",
     "Reasons",
     "Scheme",
+    "backend_facts",
+    "backend_info",
     "backend_names",
     "get_backend",
     "list_backends",

@@ -84,6 +84,7 @@ class Workbench(W.VBox):
         super().__init__([W.HTML(STYLE), self.controls, self.message, self.summary, self.panels])
         if isinstance(model, str) or backends:
             self.select(model=model if isinstance(model, str) else None, backends=backends)
+        self.controls.start_probes()  # last: availability fills in while the app is on screen
 
     # -- scripted use -------------------------------------------------------------------------
     def select(
@@ -236,6 +237,9 @@ class Workbench(W.VBox):
 
     def _engine(self, kind: str) -> LoweringReport | None:
         c = self.controls
+        if not c.probed.is_set():  # a click in the first seconds: the probes are still running
+            c.stage.value = "waiting for the backend checks to finish…"
+            c.wait_for_probes()
         if not c.order:
             raise UsageError(
                 "choose at least one backend (tick a box, or wb.select(backends=[...]))"

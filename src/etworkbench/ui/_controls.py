@@ -1,65 +1,86 @@
-"""The control strip: model, backends (unavailable ones greyed with their reason), priority,
-quantization scheme, Lower / Cancel and the per-backend progress."""
+"""The control strip: model, backends, priority, quantization scheme, Lower / Cancel and the
+per-backend progress.
+
+The strip paints from the backends' static facts (names, titles, declared schemes) at once;
+probing availability imports every SDK (seconds), so it runs in a background thread and each
+checkbox says "checking…" until its probe returns, then is enabled or greyed out with the
+reason as its tooltip. Lowering waits for the probes (`wait_for_probes`).
+"""
 
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import Callable
 
 import ipywidgets as W
 
-from ..backends import list_backends
+from .. import backends as B
 from ..models import list_models
 from ..progress import Progress
 from ._state import Selection
 
-CUSTOM = "(file.py:factory, module:factory, timm:, hf:)"
+CUSTOM = "other: type a reference"
 PYTHON = "(module passed from Python)"
+CHECKING = "checking…"
+_WRAP = {"flex_flow": "row wrap", "width": "100%", "align_items": "center"}
+_LABEL = {"description_width": "initial"}  # the whole description shows, never "quantizati…"
 
 
 class Controls(W.VBox):
+    """What to lower, and how far it got; `selection()` is what the app's state records."""
+
     def __init__(self, has_python_model: bool = False) -> None:
-        self.rows = {r.name: r for r in list_backends()}
+        self.facts = {f.name: f for f in B.backend_facts()}  # no SDK import: cheap
+        self.rows: dict[str, B.BackendInfo] = {}  # probed rows, filled in as each probe returns
+        self.probed = threading.Event()  # set when every probe has returned
+        self._lock = threading.RLock()  # the probe thread and the user both refresh schemes
         self.bars: dict[str, tuple[W.IntProgress, W.HTML]] = {}
         options = [m.name for m in list_models()] + [CUSTOM]
         if has_python_model:
             options.insert(0, PYTHON)
-        self.model = W.Dropdown(options=options, value=options[0], description="model")
+        self.model = W.Dropdown(
+            options=options, value=options[0], description="model", layout={"width": "auto"}
+        )
         self.reference = W.Text(
             placeholder="my_model.py:build, pkg.mod:build, timm:resnet18, hf:bert?num_hidden_layers=2",
             tooltip="file.py:factory or module:factory returning (module, example_inputs); "
             "timm:NAME or hf:MODEL_TYPE[?key=value,...] build those libraries' models with "
             "random weights, offline (pip install 'etworkbench[models]')",
-            layout={"width": "480px"},
+            layout={"width": "auto", "flex": "1 1 24em", "max_width": "48em"},
         )
         self.reference.layout.display = "none"
         self.model.observe(self._model_changed, "value")
         self.order: list[str] = []  # checked backends in the order they were checked
         self.checks: dict[str, W.Checkbox] = {}
-        for name, row in self.rows.items():
+        for name, fact in self.facts.items():
             box = W.Checkbox(
                 value=False,
-                description=row.title,
-                disabled=not row.available,
+                description=fact.title,
+                disabled=True,  # until its probe says whether it lowers here
                 indent=False,
-                tooltip=row.reason if not row.available else row.hardware,
-                description_tooltip=row.reason if not row.available else row.hardware,
-                layout={"width": "auto"},
+                tooltip=CHECKING,
+                layout={"width": "auto", "margin": "0 1em 0 0"},
             )
             box.observe(lambda change, n=name: self._checked(n, change["new"]), "value")
             self.checks[name] = box
+        self.availability = W.HTML(f"<small>{CHECKING} which backends lower here</small>")
         self.priority = W.ToggleButtons(
             options=[("each backend separately", False), ("one priority list (check order)", True)],
             value=False,
             tooltips=["one .pte per backend", "one .pte; earlier backends get first pick of nodes"],
+            style={"button_width": "auto"},
         )
         self.order_label = W.HTML()
-        self.scheme = W.Dropdown(options=[], description="quantization")
+        self.scheme = W.Dropdown(
+            options=[], description="quantization", style=_LABEL, layout={"width": "auto"}
+        )
         self.exclude = W.Text(
             description="keep on CPU",
             placeholder="ops to exclude, e.g. aten.mean.dim, aten.hardswish",
             tooltip="these ops fall back to CPU in every backend; the rest still lowers",
-            layout={"width": "480px"},
+            style=_LABEL,
+            layout={"width": "auto", "flex": "1 1 24em", "max_width": "48em"},
         )
         self.lower_button = W.Button(description="Lower", button_style="primary", icon="play")
         self.preview_button = W.Button(
@@ -75,51 +96,116 @@ class Controls(W.VBox):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="progress")
         self.stage = W.HTML()
         self.per_backend = W.VBox()  # one progress bar + stage label per backend
-        unavailable = [r for r in self.rows.values() if not r.available]
-        note = "".join(
-            f"<span style='color:#999' title='{html.escape(r.reason)}'>{html.escape(r.title)}</span> "
-            for r in unavailable
-        )
         super().__init__(
             [
-                W.HBox([self.model, self.reference]),
-                W.HBox([W.Label("backends:"), *self.checks.values()]),
-                W.HTML(f"<small>unavailable (hover for why): {note}</small>") if note else W.HTML(),
-                W.HBox([self.priority, self.order_label]),
-                W.HBox([self.scheme, self.exclude]),
-                W.HBox([self.lower_button, self.preview_button, self.cancel_button, self.progress]),
+                W.HBox([self.model, self.reference], layout=_WRAP),
+                W.HBox([W.Label("backends:"), *self.checks.values()], layout=_WRAP),
+                self.availability,
+                W.HBox([self.priority, self.order_label], layout=_WRAP),
+                W.HBox([self.scheme, self.exclude], layout=_WRAP),
+                W.HBox(
+                    [self.lower_button, self.preview_button, self.cancel_button, self.progress],
+                    layout=_WRAP,
+                ),
                 self.stage,
                 self.per_backend,
-            ]
+            ],
+            layout={"width": "100%"},
         )
         self._refresh_schemes()
+        self._probing: threading.Thread | None = None
+
+    # -- availability, probed in the background --------------------------------------------------
+    def start_probes(self) -> None:
+        """Probe every backend in a background thread (once). The app calls this when it is
+        built, so the probes' imports do not compete with building the other panels."""
+        with self._lock:
+            if self._probing is None:
+                self._probing = threading.Thread(
+                    target=self._probe_all, name="etwb-probe", daemon=True
+                )
+                self._probing.start()
+
+    def _probe_all(self) -> None:
+        try:
+            for done, name in enumerate(self.facts, 1):
+                self._probed(self._probe(name))
+                self.availability.value = (
+                    f"<small>{CHECKING} which backends lower here ({done} of {len(self.facts)})"
+                    "</small>"
+                )
+        finally:
+            self.probed.set()
+            self._refresh_schemes()
+            self.availability.value = self._unavailable_note()
+
+    def _probe(self, name: str) -> B.BackendInfo:
+        fact = self.facts[name]
+        try:
+            return B.backend_info(name)
+        except Exception as exc:  # a probe that raises makes the backend unusable, said so
+            reason = f"probe failed: {type(exc).__name__}: {exc}"
+            return B.BackendInfo(
+                fact.name, fact.title, False, reason, "", fact.hardware, [], False, False, [], []
+            )
+
+    def _probed(self, row: B.BackendInfo) -> None:
+        with self._lock:
+            self.rows[row.name] = row
+            box = self.checks[row.name]
+            box.disabled = not row.available
+            box.tooltip = row.hardware if row.available else f"unavailable: {row.reason}"
+            if row.name in self.order:
+                self._refresh_schemes()
+
+    def _unavailable_note(self) -> str:
+        unavailable = [r for r in self.rows.values() if not r.available]
+        note = "".join(
+            f"<span style='color:#999' title='{html.escape(r.reason)}'>{html.escape(r.title)}"
+            "</span> "
+            for r in unavailable
+        )
+        return f"<small>unavailable (hover for why): {note}</small>" if note else ""
+
+    def wait_for_probes(self, timeout: float | None = None) -> bool:
+        """Block until every backend's availability is known (lowering needs it)."""
+        self.start_probes()
+        return self.probed.wait(timeout)
 
     def _model_changed(self, change) -> None:
         self.reference.layout.display = "" if change["new"] == CUSTOM else "none"
 
     def _checked(self, name: str, on: bool) -> None:
-        if on and name not in self.order:
-            self.order.append(name)
-        if not on and name in self.order:
-            self.order.remove(name)
-        self.order_label.value = "order: " + " → ".join(self.order) if self.order else ""
-        self._refresh_schemes()
+        with self._lock:  # the probe thread reads `order` when a probe returns
+            if on and name not in self.order:
+                self.order.append(name)
+            if not on and name in self.order:
+                self.order.remove(name)
+            self.order_label.value = "order: " + " → ".join(self.order) if self.order else ""
+            self._refresh_schemes()
+
+    def _schemes(self, name: str) -> list[str]:
+        """The probed row's schemes (none when unavailable), the declared ones until then."""
+        row = self.rows.get(name)
+        return list(row.schemes) if row is not None else list(self.facts[name].schemes)
 
     def _refresh_schemes(self) -> None:
         """Offer only the schemes every chosen backend supports."""
-        chosen = [self.rows[n] for n in self.order]
-        if not chosen:
-            schemes = ["fp32"]
-        else:
-            schemes = [s for s in chosen[0].schemes if all(s in r.schemes for r in chosen[1:])]
-        current = self.scheme.value
-        self.scheme.options = schemes
-        self.scheme.value = current if current in schemes else (schemes[0] if schemes else None)
+        with self._lock:
+            chosen = [self._schemes(n) for n in self.order]
+            if not chosen:
+                schemes = ["fp32"]
+            else:
+                schemes = [s for s in chosen[0] if all(s in rest for rest in chosen[1:])]
+            current = self.scheme.value
+            if list(self.scheme.options) != schemes:
+                self.scheme.options = schemes
+            self.scheme.value = current if current in schemes else (schemes[0] if schemes else None)
 
     def set_backends(self, names: list[str]) -> None:
         for n in names:
-            if n not in self.rows:
-                raise ValueError(f"unknown backend {n!r}; known: {', '.join(self.rows)}")
+            if n not in self.facts:
+                raise ValueError(f"unknown backend {n!r}; known: {', '.join(self.facts)}")
         for box in self.checks.values():
             box.value = False
         for n in names:
@@ -169,7 +255,7 @@ class Controls(W.VBox):
             for label in labels
         }
         self.per_backend.children = [
-            W.HBox([W.Label(label, layout={"width": "140px"}), bar, text])
+            W.HBox([W.Label(label, layout={"min_width": "10em", "width": "auto"}), bar, text])
             for label, (bar, text) in self.bars.items()
         ]
 

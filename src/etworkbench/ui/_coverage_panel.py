@@ -1,9 +1,12 @@
-"""Coverage panel: op × backend heatmap (sortable), delegated share, fallback reasons, export."""
+"""Coverage panel: op × backend heatmap (sortable), delegated share, fallback reasons, export.
+
+The plotly figures are made with the first results, not with the app: two FigureWidgets cost
+most of a second to build, time the app's first paint should not wait for.
+"""
 
 from __future__ import annotations
 
 import ipywidgets as W
-import plotly.graph_objects as go
 
 from .._io import atomic_write_text
 from ..views import coverage as C
@@ -24,9 +27,9 @@ class CoveragePanel(W.VBox):
             ],
             value="name",
             description="sort",
+            style={"button_width": "auto"},  # each label whole
         )
-        self.heatmap = go.FigureWidget()
-        self.share = go.FigureWidget()
+        self.heatmap = self.share = None  # plotly FigureWidgets once there are results
         self.fallbacks = W.HTML()
         self.counts = W.HTML()
         self.path = W.Text(value="coverage.csv", description="export to")
@@ -36,23 +39,27 @@ class CoveragePanel(W.VBox):
         self.export_status = W.HTML()
         self.sort.observe(lambda _: self._draw_heatmap(), "value")
         self.export_button.on_click(lambda _: self.export(self.path.value))
-        super().__init__(
-            [
-                self.banner,
-                self.caption,
-                W.HTML("<b>Nodes per backend</b>"),
-                self.counts,
-                self.sort,
-                self.heatmap,
-                self.share,
-                W.HTML("<b>CPU fallback ops and why</b>"),
-                self.fallbacks,
-                W.HBox([self.path, self.export_button, self.export_status]),
-            ]
-        )
+        super().__init__(self._rows())
         self.state = state
         if state is not None:
             state.observe(self._changed, FOCUS_NAMES)
+
+    def _rows(self) -> list:
+        figures = [f for f in (self.heatmap, self.share) if f is not None]
+        return [
+            self.banner,
+            self.caption,
+            W.HTML("<b>Nodes per backend</b>"),
+            self.counts,
+            self.sort,
+            *figures,
+            W.HTML("<b>CPU fallback ops and why</b>"),
+            self.fallbacks,
+            W.HBox(
+                [self.path, self.export_button, self.export_status],
+                layout={"flex_flow": "row wrap"},
+            ),
+        ]
 
     def _changed(self, change=None) -> None:
         state = self.state
@@ -67,6 +74,11 @@ class CoveragePanel(W.VBox):
         self.banner.say(state.note(state.focus))
 
     def show(self, results) -> None:
+        if self.heatmap is None:
+            import plotly.graph_objects as go
+
+            self.heatmap, self.share = go.FigureWidget(), go.FigureWidget()
+            self.children = self._rows()
         self.results = list(results)
         self.counts.value = C.counts_table_html(self.results)
         self._draw_heatmap()
@@ -88,7 +100,8 @@ class CoveragePanel(W.VBox):
         return written
 
 
-def _replace(widget: go.FigureWidget, fig: go.Figure) -> None:
+def _replace(widget, fig) -> None:
+    """Put `fig`'s traces and layout into the FigureWidget `widget` in one update."""
     with widget.batch_update():
         widget.data = []
         widget.add_traces(fig.data)

@@ -58,9 +58,15 @@ class BackendGraph(W.VBox):
             ],
             value=G.default_mode(self.placement),
             description="view",
+            layout={"width": "auto"},  # the whole label of each choice
         )
-        self.search = W.Text(placeholder="search op, e.g. conv", description="search")
+        self.search = W.Text(
+            placeholder="search op, e.g. conv",
+            description="search",
+            layout={"flex": "1 1 14em", "min_width": "12em"},
+        )
         self.expand = W.Text(
+            layout={"flex": "1 1 16em", "min_width": "12em"},
             placeholder="features.4, lowered_module_3",
             description="expand",
             tooltip="nn.Module paths or delegate ids to open (or click a 3-D box; click an open "
@@ -77,7 +83,10 @@ class BackendGraph(W.VBox):
         self.graph.observe(self._clicked, "selected")
         super().__init__(
             [
-                W.HBox([self.mode, self.search, self.expand, self.collapse_all]),
+                W.HBox(  # wraps when the pane is narrow (compare tab, small screens)
+                    [self.mode, self.search, self.expand, self.collapse_all],
+                    layout={"flex_flow": "row wrap", "width": "100%"},
+                ),
                 self.info,
                 self.graph,
                 self.details,
@@ -202,7 +211,8 @@ class ComparePane(W.VBox):
         self.by_name = {r.backend: r for r in results}
         self.left = W.Dropdown(options=names, value=names[0], description="left")
         self.right = W.Dropdown(options=names, value=names[1], description="right")
-        self.panes = W.HBox()
+        # side by side when there is room for both, stacked when not (nothing clipped)
+        self.panes = W.HBox(layout={"flex_flow": "row wrap", "width": "100%"})
         self.left.observe(lambda _: self._draw(), "value")
         self.right.observe(lambda _: self._draw(), "value")
         super().__init__([W.HBox([self.left, self.right]), self.panes])
@@ -211,5 +221,7 @@ class ComparePane(W.VBox):
     def _draw(self) -> None:
         panes = [BackendGraph(self.by_name[d.value]) for d in (self.left, self.right)]
         for pane in panes:
-            pane.layout.width = "50%"
+            pane.layout.flex = "1 1 36em"
+            pane.layout.min_width = "0"
+            pane.layout.max_width = "100%"
         self.panes.children = panes

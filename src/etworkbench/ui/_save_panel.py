@@ -14,7 +14,7 @@ import ipywidgets as W
 
 from .._io import human_bytes
 from ..lowering._programs import pte_filename
-from ._stale import LOWERED_NAMES, StaleBanner
+from ._stale import FollowsLowered, StaleBanner
 
 
 class SaveRow(W.HBox):
@@ -24,12 +24,16 @@ class SaveRow(W.HBox):
         self.path = W.Text(
             value=result.pte_path or pte_filename(result.model, result.backend, result.scheme),
             description=result.backend,
-            layout={"width": "420px"},
+            style={"description_width": "initial"},  # a priority group's "a+b" label, whole
+            layout={"width": "auto", "flex": "1 1 28em", "max_width": "56em"},
         )
         self.button = W.Button(description="Save .pte", icon="save")
         self.status = W.HTML()
         self.button.on_click(lambda _: self.save())
-        super().__init__([self.path, self.button, self.status])
+        super().__init__(
+            [self.path, self.button, self.status],
+            layout={"flex_flow": "row wrap", "width": "100%", "align_items": "center"},
+        )
         if result.pte_path:
             self._wrote(Path(result.pte_path))
 
@@ -51,21 +55,13 @@ class SaveRow(W.HBox):
         self.status.value = f"wrote <code>{html.escape(str(written))}</code>{size}"
 
 
-class SavePanel(W.VBox):
+class SavePanel(FollowsLowered, W.VBox):
     def __init__(self, state=None) -> None:
         self.rows: dict[str, SaveRow] = {}
         self.banner = StaleBanner(self)
         self.shown = None  # the report whose programs are offered
-        self.state = state
         super().__init__([self.banner, W.HTML("<i>Lower first.</i>")])
-        if state is not None:
-            state.observe(self._changed, LOWERED_NAMES)
-
-    def _changed(self, _change=None) -> None:
-        report = self.state.lowered
-        if report is not None and report is not self.shown:
-            self.show(report)
-        self.banner.say(self.state.note("lowered"))
+        self.follow(state)
 
     def show(self, report) -> None:
         self.shown = report

@@ -33,6 +33,26 @@ def banner_html(text: str) -> str:
     return f"<div class='{BANNER_CLASS}' style='{BANNER_STYLE}'>{html.escape(text)}</div>"
 
 
+class FollowsLowered:
+    """For a panel that draws the last lowering only (sizes, save): redraw when a new lowering
+    arrives, say so when it is stale. A preview compiles nothing, so it changes neither.
+
+    The panel has a `banner` (StaleBanner), `shown` (the report drawn) and `show(report)`, and
+    calls `follow(state)` at the end of its `__init__`.
+    """
+
+    def follow(self, state) -> None:
+        self.state = state
+        if state is not None:
+            state.observe(self._lowered_changed, LOWERED_NAMES)
+
+    def _lowered_changed(self, _change=None) -> None:
+        report = self.state.lowered
+        if report is not None and report is not self.shown:
+            self.show(report)
+        self.banner.say(self.state.note("lowered"))
+
+
 class StaleBanner(W.HTML):
     """Empty while the owner's results are current; the stale note otherwise."""
 

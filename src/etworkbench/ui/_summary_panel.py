@@ -43,6 +43,7 @@ class SummaryPanel(W.VBox):
             value="lowered",
             description="tabs show",
             tooltips=["the last lowering (compiled, with .pte)", "the last preview (placement)"],
+            style={"button_width": "auto", "description_width": "initial"},
         )
         self.showing.layout.display = "none"  # only while there are both
         super().__init__([self.text, self.showing])

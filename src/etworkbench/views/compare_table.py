@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .._io import human_bytes
 from ..analysis.placement import CPU_KERNEL, KIND_LABELS, SHARE_DEFINITION, STRUCTURAL, share_text
 from .tables import text_table
 
@@ -12,7 +13,7 @@ HEADERS = [
     "backend",
     "scheme",
     "status",
-    "MB",
+    "size",
     "delegated share",
     "nodes deleg/CPU/struct",
     "ms",
@@ -31,7 +32,7 @@ def comparison_text(comparison: Any) -> str:
                 r.backend,
                 r.scheme,
                 status + (f": {r.reason}" if r.reason else ""),
-                _fmt(r.pte_bytes, lambda v: f"{v / 1e6:.2f}"),
+                _fmt(r.pte_bytes, human_bytes),
                 share_text(r.delegated_share) if r.delegated_nodes is not None else "",
                 ""
                 if r.delegated_nodes is None

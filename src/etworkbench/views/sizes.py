@@ -10,9 +10,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from .._io import human_bytes
 from .coverage_counts import iter_results
+from .tables import Cell, html_table
 
-MB = 1e6
+MB = 1e6  # `sizes_table`'s columns are numbers in MB, for scripts and notebooks
 PARTS = (  # (Sizes field, label, colour): the stack, bottom to top
     ("delegate_payload_bytes", "delegate payloads", "#4c9be8"),
     ("delegate_data_bytes", "delegate weights", "#a9cdf2"),
@@ -58,22 +60,39 @@ def sizes_table(results: Any, parameter_bytes: int | None = None):
     return pd.DataFrame(rows).set_index("backend") if rows else pd.DataFrame()
 
 
+def byte_unit(largest: float | None) -> tuple[float, str]:
+    """(bytes per unit, unit) for an axis whose largest value is `largest` bytes: the biggest
+    decimal unit (as `human_bytes`) it reaches, so a 4 KB program is not drawn as 0.004 MB."""
+    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
+        if largest is not None and largest >= scale:
+            return scale, unit
+    return 1.0, "B"
+
+
 def sizes_figure(results: Any, parameter_bytes: int | None = None):
-    """Stacked bars of each .pte by part (MB), the eager parameter bytes as a dashed line."""
+    """Stacked bars of each .pte by part, the eager parameter bytes as a dashed line.
+
+    The axis unit follows the largest size (`byte_unit`); bar totals and hovers read as
+    `human_bytes`. The line's label is a legend entry, never text on the plot, where it would
+    print over the bars' totals.
+    """
     import plotly.graph_objects as go
 
     params = _parameter_bytes(results, parameter_bytes)
     every = iter_results(results)
     sized = [r for r in every if r.sizes is not None]
     names = [f"{r.backend} ({r.scheme})" for r in sized]
+    largest = max([r.sizes.pte_bytes for r in sized] + [params or 0], default=0)
+    scale, unit = byte_unit(largest)
     fig = go.Figure(
         [
             go.Bar(
                 name=label,
                 x=names,
-                y=[getattr(r.sizes, field) / MB for r in sized],
+                y=[getattr(r.sizes, field) / scale for r in sized],
+                customdata=[human_bytes(getattr(r.sizes, field)) for r in sized],
                 marker_color=colour,
-                hovertemplate=f"%{{x}}<br>{label}: %{{y:.3f}} MB<extra></extra>",
+                hovertemplate=f"%{{x}}<br>{label}: %{{customdata}}<extra></extra>",
             )
             for field, label, colour in PARTS
         ]
@@ -82,26 +101,39 @@ def sizes_figure(results: Any, parameter_bytes: int | None = None):
         fig.add_trace(
             go.Scatter(
                 x=names,
-                y=[r.sizes.pte_bytes / MB for r in sized],
+                y=[r.sizes.pte_bytes / scale for r in sized],
                 mode="text",
-                text=[f"{r.sizes.pte_bytes / MB:.2f} MB" for r in sized],
+                text=[human_bytes(r.sizes.pte_bytes) for r in sized],
                 textposition="top center",
                 showlegend=False,
                 hoverinfo="skip",
             )
         )
     if params:
-        fig.add_hline(
-            y=params / MB,
-            line_dash="dash",
-            annotation_text=f"eager parameters {params / MB:.3f} MB",
+        label = f"eager parameters ({human_bytes(params)})"
+        fig.add_hline(y=params / scale, line_dash="dash", line_color="#555")
+        fig.add_trace(  # the line's legend entry (a shape has none)
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=label,
+                line={"dash": "dash", "color": "#555"},
+                hoverinfo="skip",
+            )
         )
-    title = ".pte size per backend (MB)"
+    title = f".pte size per backend ({unit})"
     missing = [r for r in every if r.sizes is None]
     if missing:
         why = ", ".join(f"{r.backend}: {'preview' if r.preview else r.status}" for r in missing)
         title += f"<br><sup>no .pte: {html.escape(why)}</sup>"
-    fig.update_layout(barmode="stack", title=title, yaxis={"title": "MB"}, height=420)
+    fig.update_layout(
+        barmode="stack",
+        title=title,
+        # headroom over the tallest bar (or the line) for its total's label
+        yaxis={"title": unit, "range": [0, 1.2 * largest / scale if largest else 1]},
+        height=420,
+    )
     return fig
 
 
@@ -115,10 +147,30 @@ def size_rows(report: Any) -> list[dict[str, Any]]:
 
 
 def sizes_table_html(report: Any) -> str:
-    """The sizes table as HTML (3 decimals, MB)."""
-    frame = sizes_table(report)
-    if frame.empty or frame["pte_MB"].isna().all():
+    """The sizes table for the app: readable headers, each size in `human_bytes` (exact bytes
+    on hover), the eager parameter bytes said once under it."""
+    results = iter_results(report)
+    if not any(r.sizes is not None for r in results):
         return "<p>No .pte was produced.</p>"
-    return frame.to_html(
-        border=0, classes="etwb-table", float_format=lambda v: f"{v:.3f}", na_rep=""
-    )
+
+    def size(count: int | None) -> Cell:
+        return (human_bytes(count), f"{count:,} bytes") if count is not None else ""
+
+    headers = ["backend", "scheme", "status", ".pte size", *(label for _, label, _ in PARTS)]
+    rows = []
+    for result in results:
+        sizes = result.sizes
+        status = "preview" if result.preview else result.status
+        parts = [size(getattr(sizes, field)) if sizes else "" for field, _, _ in PARTS]
+        rows.append(
+            [result.backend, result.scheme, status, size(sizes.pte_bytes if sizes else None)]
+            + parts
+        )
+    table = html_table(headers, rows, right=headers[3:])
+    params = _parameter_bytes(report, None)
+    if params is not None:
+        table += (
+            f"<p><small>eager model parameters: {human_bytes(params)} ({params:,} bytes, "
+            "before lowering)</small></p>"
+        )
+    return table

@@ -1,9 +1,14 @@
-"""Plain-text tables for the terminal and for notebook `print`; `table_html` for the panels."""
+"""Plain-text tables for the terminal and for notebook `print`; `table_html` (a DataFrame) and
+`html_table` (formatted cells, readable headers) for the panels."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import Any
+
+# A cell of `html_table`: its text, or (text, hover title) e.g. ("4.2 KB", "4,196 bytes").
+Cell = str | tuple[str, str] | None
 
 
 def text_table(
@@ -46,3 +51,27 @@ def backends_table(rows) -> str:
 def table_html(frame: Any, max_rows: int | None = 500) -> str:
     """A DataFrame as a compact HTML table (what the UI panels embed)."""
     return frame.to_html(max_rows=max_rows, border=0, classes="etwb-table", escape=True)
+
+
+def html_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Cell]], right: Sequence[str] = ()
+) -> str:
+    """Rows of already formatted cells as an escaped HTML table; the `right` columns (numbers
+    with units) right-aligned so their digits line up."""
+    e = html.escape
+    pad = "padding:2px 8px"
+    align = [
+        f" style='{pad};text-align:right'" if h in right else f" style='{pad}'" for h in headers
+    ]
+    head = "".join(f"<th{a}>{e(h)}</th>" for h, a in zip(headers, align, strict=True))
+
+    def td(cell: Cell, a: str) -> str:
+        text, title = cell if isinstance(cell, tuple) else ("" if cell is None else cell, "")
+        hover = f" title='{e(title)}'" if title else ""
+        return f"<td{a}{hover}>{e(text)}</td>"
+
+    body = "".join(
+        "<tr>" + "".join(td(c, a) for c, a in zip(row, align, strict=True)) + "</tr>"
+        for row in rows
+    )
+    return f"<table class='etwb-table'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

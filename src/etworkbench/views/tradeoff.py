@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._io import human_bytes
 from ..analysis.placement import share_text
+from .sizes import byte_unit
 
 ZERO_ERROR_FLOOR = 1e-12
 
@@ -41,7 +43,7 @@ def _scatter(comparison: Any, x_field: str, x_title: str, scale: float, title: s
                 customdata=[
                     [
                         row.scheme,
-                        (row.pte_bytes or 0) / 1e6,
+                        human_bytes(row.pte_bytes),
                         row.latency_ms,
                         share_text(row.delegated_share),
                         row.top1 if row.top1 is not None else float("nan"),
@@ -50,7 +52,7 @@ def _scatter(comparison: Any, x_field: str, x_title: str, scale: float, title: s
                 ],
                 hovertemplate=(
                     f"<b>{backend}</b> %{{customdata[0]}}<br>"
-                    "size %{customdata[1]:.2f} MB<br>latency %{customdata[2]:.3f} ms<br>"
+                    "size %{customdata[1]}<br>latency %{customdata[2]:.3f} ms<br>"
                     "delegated share %{customdata[3]} (of kernel-running nodes)<br>"
                     "top-1 %{customdata[4]:.0%}<br>"
                     "max abs error %{y:.2e}<extra></extra>"
@@ -81,10 +83,11 @@ def _why(row: Any) -> str:
 
 
 def size_vs_error(comparison: Any) -> Any:
-    """.pte size (MB) against max abs output error, one marker per (backend, scheme)."""
-    return _scatter(
-        comparison, "pte_bytes", ".pte size (MB)", 1e6, f"{comparison.model}: size vs error"
-    )
+    """.pte size against max abs output error, one marker per (backend, scheme); the axis
+    unit follows the largest program (KB, MB, ...)."""
+    scale, unit = byte_unit(max((r.pte_bytes for r in _points(comparison, "pte_bytes")), default=0))
+    title = f"{comparison.model}: size vs error"
+    return _scatter(comparison, "pte_bytes", f".pte size ({unit})", scale, title)
 
 
 def latency_vs_error(comparison: Any) -> Any:
