@@ -37,6 +37,17 @@ from ._stale import STYLE
 from ._state import WorkbenchState, is_cancelled
 from ._summary_panel import SummaryPanel
 
+# The app's CSS beside the stale rules: tab titles as wide as their text (ipywidgets caps them
+# at 144 px and cuts "xnnpack+coreml+vulkan (preview)"), rows of tabs that wrap, and table
+# headers that wrap instead of widening a table past its panel.
+APP_CLASS = "etwb-app"
+LAYOUT_STYLE = (
+    f"<style>.{APP_CLASS} .lm-TabBar-tab, .{APP_CLASS} .p-TabBar-tab "
+    "{flex:0 0 auto !important; max-width:none !important}"
+    f" .{APP_CLASS} .lm-TabBar-content, .{APP_CLASS} .p-TabBar-content {{flex-wrap:wrap}}"
+    f" .{APP_CLASS} table.etwb-table th {{white-space:normal; overflow-wrap:anywhere;"
+    " vertical-align:bottom}</style>"
+)
 _ERROR_STYLE = (
     "border-left:4px solid #c0392b;background:#fdecea;padding:6px 10px;margin:4px 0;"
     "font-family:sans-serif"
@@ -81,7 +92,10 @@ class Workbench(W.VBox):
         self.state.observe(self._retitle, ["lowered", "previewed", "showing", "exception"])
         self.state.selection = self.controls.selection()
         self.controls.on_selection(self._selected)
-        super().__init__([W.HTML(STYLE), self.controls, self.message, self.summary, self.panels])
+        super().__init__(
+            [W.HTML(STYLE + LAYOUT_STYLE), self.controls, self.message, self.summary, self.panels]
+        )
+        self.add_class(APP_CLASS)
         if isinstance(model, str) or backends:
             self.select(model=model if isinstance(model, str) else None, backends=backends)
         self.controls.start_probes()  # last: availability fills in while the app is on screen

@@ -67,7 +67,7 @@ class BackendGraph(W.VBox):
         )
         self.expand = W.Text(
             layout={"flex": "1 1 16em", "min_width": "12em"},
-            placeholder="features.4, lowered_module_3",
+            placeholder="e.g. features.4",
             description="expand",
             tooltip="nn.Module paths or delegate ids to open (or click a 3-D box; click an open "
             "module's frame to close it)",

@@ -228,13 +228,13 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
         )
     )
     fig.update_layout(
-        title="Operator coverage (cell text: delegated/CPU fallback nodes; "
-        + ("structural getitems on hover)" if structural else "structural getitems not shown)")
-        + "<br><sup>rows: ops of the exported program; hover: the ops each backend ran</sup>",
+        title="Operator coverage<br><sup>cell text: delegated / CPU fallback nodes; "
+        + ("structural getitems on hover" if structural else "structural getitems not shown")
+        + "<br>rows: ops of the exported program; hover: the ops each backend ran</sup>",
         height=max(300, 22 * len(ops) + 140),
         yaxis={"autorange": "reversed", "type": "category"},
         xaxis={"side": "top", "type": "category"},
-        margin={"l": 220, "t": 110},
+        margin={"l": 220, "t": 130},
     )
     return fig
 

@@ -109,4 +109,9 @@ def counts_table_html(results: Any) -> str:
     if frame.empty:
         return "<p>No placement: nothing was lowered or previewed.</p>"
     note = h.escape(f"{SHARE_DEFINITION}; {DELEGATION_INFO_DEFINITION}.")
-    return table_html(frame.set_index(["model", "backend", "scheme"])) + f"<p>{note}</p>"
+    keys = ["model", "backend", "scheme"]
+    if frame["model"].nunique() == 1:  # the app's case: the model is named above, not per row
+        note = h.escape(f"model: {frame['model'].iloc[0]}. ") + note
+        keys = keys[1:]
+        frame = frame.drop(columns="model")
+    return table_html(frame.set_index(keys)) + f"<p>{note}</p>"
