@@ -1,189 +1,86 @@
-"""The real thing: JupyterLab + headless Debian Chromium, the workbench notebook, the Lower button.
+"""The real thing: JupyterLab + headless Debian Chromium, the workbench notebook, every button.
 
-The server runs from this venv on 127.0.0.1 with its config / data / runtime dirs and its root
-in temporary directories (the notebook is copied there), so nothing is written into the repo
-and the user's Jupyter setup is neither read nor changed. The browser may only talk to that
-server: every other request is aborted.
+One JupyterLab server for the module (from this venv, on 127.0.0.1, everything in temporary
+directories: see `_browser_lab`), one Chromium, one page per window size. At 1280x800 and at
+1920x1080 the test walks through the app (`_browser_walk`): lower teaching_net for XNNPACK,
+Core ML, Vulkan and OpenVINO, each tab, search, expand, click a node, compare, priority
+preview, bad reference, cancel, save. The first size lowers for real; the second is served by
+the kernel's program cache (the same kernel: opening the notebook again reconnects to it).
+
+It asserts: no control or label cut off or outside the output area; the node counts and sizes
+that the summary, graph legend, coverage tab and sizes tab print equal the JSON of the report
+on screen (`report.to_json()`, what `etwb lower --json` prints, read from the kernel); stale
+banners come and go as the selection and runs change; a preview keeps the lowered programs;
+Cancel says "cancelled"; save writes the .pte. First paint (running the app cell to the
+controls being visible, target <= 2 s) is measured and printed, not asserted.
+Checks are collected and asserted together at the end, so one run reports every failing one.
+Screenshots of each step: tests/_output/browser_<size>_<NN>_<step>.png.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "notebooks" / "00_workbench.ipynb"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-DELEGATED = "g.node.etwb-delegated"  # class names views/graph.py puts on SVG nodes
-FALLBACK = "g.node.etwb-fallback"
+from _browser_app import App
+from _browser_checks import Checks
+from _browser_lab import ARGS, CHROMIUM, LabError, local_only, running_lab
+from _browser_walk import Reference, Walk
 
 pytestmark = pytest.mark.browser
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+SIZES = [(1280, 800), (1920, 1080)]
+# Each size cancels a lowering nothing has cached yet (an op kept on the CPU changes the key).
+CANCEL_OPS = ["aten.cumsum.default", "aten.relu.default"]
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed at /usr/bin/chromium")
-    home = tmp_path_factory.mktemp("lab")
-    root = home / "root"
-    (root / "notebooks").mkdir(parents=True)
-    shutil.copy(NOTEBOOK, root / "notebooks" / NOTEBOOK.name)
-    env = dict(
-        os.environ,
-        HOME=str(home),
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        JUPYTER_DATA_DIR=str(home / "data"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        IPYTHONDIR=str(home / "ipython"),
-        ETWB_CACHE_DIR=str(home / "etwb-cache"),
-        JUPYTER_PLATFORM_DIRS="1",
-        PYTHONWARNINGS="ignore",
-    )
-    port = _free_port()
-    log_path = home / "lab.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed in the finalizer below
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "jupyter"),
-            "lab",
-            "--no-browser",
-            "--allow-root",  # CI containers run as root
-            "--LabApp.extension_manager=readonly",  # no PyPI look-ups
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            "--ServerApp.token=",
-            "--ServerApp.password=",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        cwd=root,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("JupyterLab exited:\n" + log_path.read_text()[-3000:])
-            try:
-                urllib.request.urlopen(url + "/api", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        "JupyterLab did not start in 90 s:\n" + log_path.read_text()[-3000:]
-                    )
-                time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        with running_lab(tmp_path_factory.mktemp("lab")) as server:
+            yield server
+    except LabError as exc:
+        pytest.fail(str(exc))
 
 
-def _local_only(route) -> None:
-    host = urlparse(route.request.url).hostname
-    if host in ("127.0.0.1", None) or route.request.url.startswith(("data:", "blob:")):
-        route.continue_()
-    else:
-        route.abort()
+def test_walkthrough_at_1280x800_and_1920x1080(lab, output_dir):
+    from playwright.sync_api import sync_playwright
 
-
-def _accept_kernel_dialog(page) -> None:
-    """JupyterLab may ask which kernel to start (python3 preselected): accept it."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    button = page.locator(".jp-Dialog button.jp-mod-accept", has_text="Select")
-    try:
-        button.click(timeout=20_000)
-    except PlaywrightTimeout:
-        return  # no dialog: the kernel started by itself
-    page.locator(".jp-Dialog").wait_for(state="detached", timeout=10_000)
-
-
-def test_lower_button_draws_graph_and_sizes(lab, output_dir):
-    from playwright.sync_api import expect, sync_playwright
-
-    shot = output_dir / "browser_workbench.png"
+    started = time.perf_counter()
+    checks = Checks()
+    reference = Reference(lab)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1100})
-        context.route("**/*", _local_only)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
         try:
-            page.goto(f"{lab}/lab/tree/notebooks/00_workbench.ipynb", timeout=60_000)
-            # Run the app cell (the first code cell) only: the Lower button does the lowering.
-            editor = page.locator(".jp-CodeCell .jp-InputArea-editor").first
-            editor.wait_for(timeout=90_000)
-            _accept_kernel_dialog(page)
-            editor.click()
-            page.keyboard.press("Shift+Enter")
-
-            app = page.locator(".jp-CodeCell").first.locator(".jp-OutputArea")
-            model = app.locator(".widget-dropdown select").first
-            model.wait_for(timeout=180_000)  # kernel start + torch/executorch imports
-            model.select_option("teaching_net")
-            xnnpack = app.locator(".widget-checkbox", has_text="XNNPACK").locator("input")
-            xnnpack.check()
-            app.locator("button.jupyter-button", has_text="Lower").first.click()
-
-            svg = app.locator(".etwb-graph-canvas svg").first
-            svg.wait_for(timeout=240_000)
-            delegated = svg.locator(DELEGATED)
-            fallback = svg.locator(FALLBACK)
-            expect(delegated.first).to_be_attached()
-            expect(fallback.first).to_be_attached()
-            # teaching_net on XNNPACK: conv/relu (+ linear) delegated, mean and cumsum on CPU.
-            assert fallback.count() >= 2, f"expected mean and cumsum on CPU, saw {fallback.count()}"
-            fallback_text = " ".join(fallback.all_text_contents())
-            assert "cumsum" in fallback_text and "mean" in fallback_text, fallback_text
-            svg.scroll_into_view_if_needed()
-            page.screenshot(path=str(output_dir / "browser_workbench_graph.png"), full_page=True)
-
-            app.locator(".lm-TabBar-tab", has_text="sizes").first.click()
-            # the coverage tab holds a (hidden) plotly figure too: pick the size chart by title
-            chart = app.locator(".js-plotly-plot", has_text=".pte size").first
-            chart.wait_for(state="visible", timeout=60_000)
-            bars = chart.locator(".trace.bars .point path")
-            expect(bars.first).to_be_attached(timeout=30_000)
-            assert "xnnpack" in chart.text_content()
-            chart.scroll_into_view_if_needed()
-            page.screenshot(path=str(shot), full_page=True)
-        except Exception:
-            page.screenshot(path=str(output_dir / "browser_workbench_failure.png"), full_page=True)
-            raise
+            for index, (width, height) in enumerate(SIZES):
+                size = f"{width}x{height}"
+                context = browser.new_context(viewport={"width": width, "height": height})
+                context.route("**/*", local_only)
+                page = context.new_page()
+                page.set_default_timeout(60_000)
+                app = App(page, output_dir, size)
+                begun = time.perf_counter()
+                try:
+                    Walk(app, lab, checks, reference, cold=index == 0).run(CANCEL_OPS[index])
+                    checks.check(f"[{size}] the walk-through ran to its end", True)
+                except Exception as exc:  # recorded with a screenshot; the next size still runs
+                    shot = app.shot("failure")
+                    checks.check(
+                        f"[{size}] the walk-through ran to its end",
+                        False,
+                        f"{type(exc).__name__}: {str(exc)[:1500]} (screenshot {shot.name})",
+                    )
+                finally:
+                    context.close()
+                    print(f"walk-through at {size}: {time.perf_counter() - begun:.1f} s")
         finally:
-            context.close()
             browser.close()
+    checks.close_layout([f"{w}x{h}" for w, h in SIZES])
+    print("\n".join(checks.notes))
+    print(f"browser test: {time.perf_counter() - started:.1f} s in all")
+    print(checks.report())
+    failed = [check.name for check in checks.failed()]
+    assert not failed, checks.report()
