@@ -103,3 +103,19 @@ def test_lowering_before_the_probes_finish_waits_for_them(blocked_probes, monkey
     worker.join(60)
     assert seen == [True]  # the engine started only once every probe had returned
     assert "stop here" in wb.message.value
+
+
+def test_importing_the_app_does_not_import_torch():
+    """torch takes ~2 s to import: the app's first paint must not wait for it (the probes and
+    the first lowering load it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time; t = time.perf_counter(); from etworkbench import Workbench, lower; "
+        "print(round(time.perf_counter() - t, 3)); "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:5]"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    print(f"import etworkbench (app and API): {proc.stdout.strip()} s, torch not loaded")

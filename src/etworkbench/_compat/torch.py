@@ -11,16 +11,41 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from torch.utils import _pytree  # torch 2.14
 
-tree_leaves = _pytree.tree_leaves
-tree_flatten = _pytree.tree_flatten
-tree_flatten_with_path = _pytree.tree_flatten_with_path
-tree_structure = _pytree.tree_structure
-tree_map = _pytree.tree_map
-keystr = _pytree.keystr
+@functools.cache
+def _pytree() -> Any:
+    """`torch.utils._pytree` (torch 2.14), imported on first use: importing etworkbench (and
+    drawing the app) must not wait ~2 s for torch."""
+    from torch.utils import _pytree
+
+    return _pytree
+
+
+def tree_leaves(*args: Any, **kwargs: Any) -> Any:
+    return _pytree().tree_leaves(*args, **kwargs)
+
+
+def tree_flatten(*args: Any, **kwargs: Any) -> Any:
+    return _pytree().tree_flatten(*args, **kwargs)
+
+
+def tree_flatten_with_path(*args: Any, **kwargs: Any) -> Any:
+    return _pytree().tree_flatten_with_path(*args, **kwargs)
+
+
+def tree_structure(*args: Any, **kwargs: Any) -> Any:
+    return _pytree().tree_structure(*args, **kwargs)
+
+
+def tree_map(*args: Any, **kwargs: Any) -> Any:
+    return _pytree().tree_map(*args, **kwargs)
+
+
+def keystr(*args: Any, **kwargs: Any) -> Any:
+    return _pytree().keystr(*args, **kwargs)
 
 
 def tensor_version(tensor: Any) -> int:

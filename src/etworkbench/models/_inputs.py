@@ -12,8 +12,6 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import torch
-
 from .._compat import torch as pytree
 from ..errors import UsageError
 
@@ -30,6 +28,8 @@ def leaf_path(prefix: str, path: tuple) -> str:
 
 def check_example(args: Any, kwargs: Any, what: str) -> tuple[tuple, dict]:
     """`(args, kwargs)` normalized (a tensor or list becomes a tuple), every leaf checked."""
+    import torch
+
     if isinstance(args, torch.Tensor):
         args = (args,)
     elif isinstance(args, list):
@@ -63,6 +63,8 @@ def check_example(args: Any, kwargs: Any, what: str) -> tuple[tuple, dict]:
 
 
 def _accepted_leaf(leaf: Any) -> bool:
+    import torch
+
     return leaf is None or isinstance(leaf, torch.Tensor | bool | int | float)
 
 
@@ -76,6 +78,8 @@ def flat_inputs(args: tuple, kwargs: dict) -> list:
 
 def describe_value(value: Any, depth: int = 0) -> str:
     """`float32[1, 8, 16]`, `(float32[1, 1, 32], float32[1, 1, 32])`, `{a: ..., b: ...}`."""
+    import torch
+
     if isinstance(value, torch.Tensor):
         return f"{str(value.dtype).replace('torch.', '')}{list(value.shape)}"
     if value is None or isinstance(value, bool | int | float):

@@ -7,10 +7,12 @@ reference loaders (`_refs`) can build a `ModelSpec` without importing their own 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from ._inputs import describe
+
+if TYPE_CHECKING:  # torch is imported when a model is built, not when the package is
+    from torch import nn
 
 SEED = 0
 

@@ -10,16 +10,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .._compat.torch import is_batch_norm
 from ..errors import UsageError, choices_hint
-from . import _nets, _refs
 from ._inputs import check_example, describe_value
 from ._model_spec import SEED, ModelSpec
+
+if TYPE_CHECKING:  # torch, torchvision and the zoo's nets load when a model is built
+    from torch import nn
+
+# `timm:` / `hf:` references (the loaders in `_refs` import torch, so they load on use)
+REFERENCE_PREFIXES = ("timm:", "hf:")
 
 
 class LazyZooSpec(ModelSpec):
@@ -41,6 +43,8 @@ class LazyZooSpec(ModelSpec):
 
     def _build(self) -> tuple[nn.Module, tuple]:
         if self._built is None:
+            import torch
+
             torch.manual_seed(SEED)
             module, inputs = self._entry.build()
             self._built = (module.eval(), inputs)
@@ -69,6 +73,7 @@ _describe = describe_value  # one input's description (calibration messages use 
 
 def _torchvision(arch: str, shape=(1, 3, 224, 224)) -> Callable[[], tuple[nn.Module, tuple]]:
     def build() -> tuple[nn.Module, tuple]:
+        import torch
         import torchvision.models as tvm
 
         module = getattr(tvm, arch)(weights=None)
@@ -86,6 +91,8 @@ def _settle_batchnorm(module: nn.Module, shape: tuple[int, ...]) -> None:
     any quantization error is then 100 % of the output. One training-mode pass gives the layers
     realistic statistics, so error and top-1 agreement mean something. No weights are learned.
     """
+    import torch
+
     norms = [m for m in module.modules() if is_batch_norm(m)]
     if not norms:
         return
@@ -102,8 +109,17 @@ def _settle_batchnorm(module: nn.Module, shape: tuple[int, ...]) -> None:
         norm.momentum = momentum
 
 
-def _custom(cls: type, *shape: int) -> Callable[[], tuple[nn.Module, tuple]]:
-    return lambda: (cls(), (torch.randn(*shape),))
+def _custom(class_name: str, *shape: int) -> Callable[[], tuple[nn.Module, tuple]]:
+    """A zoo net of `_nets` (imported, with torch, when the model is built)."""
+
+    def build() -> tuple[nn.Module, tuple]:
+        import torch
+
+        from . import _nets
+
+        return getattr(_nets, class_name)(), (torch.randn(*shape),)
+
+    return build
 
 
 _ZOO: dict[str, ZooEntry] = {
@@ -135,35 +151,35 @@ _ZOO: dict[str, ZooEntry] = {
         ZooEntry(
             "tiny_convnet",
             "conv-bn-relu-pool-linear, 3x32x32: fully delegable",
-            _custom(_nets.TinyConvNet, 1, 3, 32, 32),
+            _custom("TinyConvNet", 1, 3, 32, 32),
             True,
             "tiny",
         ),
         ZooEntry(
             "teaching_net",
             "conv/relu/linear that XNNPACK takes, mean/cumsum that it rejects",
-            _custom(_nets.TeachingNet, 1, 3, 16, 16),
+            _custom("TeachingNet", 1, 3, 16, 16),
             False,
             "tiny",
         ),
         ZooEntry(
             "transformer_block",
             "one transformer encoder layer, d=64, 4 heads, seq 16",
-            _custom(_nets.TransformerBlock, 1, 16, 64),
+            _custom("TransformerBlock", 1, 16, 64),
             False,
             "tiny",
         ),
         ZooEntry(
             "small_lstm",
             "one-layer LSTM (16->32) + linear head, seq 8",
-            _custom(_nets.SmallLSTM, 1, 8, 16),
+            _custom("SmallLSTM", 1, 8, 16),
             True,
             "tiny",
         ),
         ZooEntry(
             "small_gru",
             "one-layer GRU (16->32) + linear head, seq 8",
-            _custom(_nets.SmallGRU, 1, 8, 16),
+            _custom("SmallGRU", 1, 8, 16),
             True,
             "tiny",
         ),
@@ -195,9 +211,11 @@ def load_model(
     those libraries' models offline with random weights (see _refs); `config` adds overrides to
     such a reference. Raises `UsageError` with a message that names the bad value and what to do.
     """
+    import torch
+
     if isinstance(model, ModelSpec):
         return model
-    if isinstance(model, nn.Module):
+    if isinstance(model, torch.nn.Module):
         if example_inputs is None and not example_kwargs:
             raise UsageError(
                 f"model {type(model).__name__} was given without example_inputs; pass "
@@ -210,7 +228,9 @@ def load_model(
             f"model must be a zoo name, 'file.py:factory', 'module:factory' or an nn.Module, not {model!r}"
         )
     text = model.strip()
-    if _refs.is_reference(text):  # timm:NAME, hf:MODEL_TYPE (models/_refs.py)
+    if text.startswith(REFERENCE_PREFIXES):  # timm:NAME, hf:MODEL_TYPE (models/_refs.py)
+        from . import _refs
+
         spec = _refs.load_reference(text, config)
         spec.name = name or spec.name
         return spec
@@ -260,6 +280,8 @@ def _load_factory(reference: str, name: str | None) -> ModelSpec:
         raise UsageError(
             f"model reference {reference!r}: {location!r} has no {attr!r}; callables there: {', '.join(available) or 'none'}"
         )
+    import torch
+
     try:
         produced = factory()
     except Exception as exc:
@@ -269,7 +291,7 @@ def _load_factory(reference: str, name: str | None) -> ModelSpec:
     if not (
         isinstance(produced, tuple)
         and len(produced) in (2, 3)
-        and isinstance(produced[0], nn.Module)
+        and isinstance(produced[0], torch.nn.Module)
     ):
         raise UsageError(
             f"model factory {reference!r} must return (nn.Module, example_inputs_tuple) or "
