@@ -116,7 +116,8 @@ _STALE_JS = """
 _TABLE_JS = """
 (table) => {
   const head = table.querySelector('thead tr');
-  const cols = head ? [...head.querySelectorAll('th')].map(th => th.textContent.trim()) : [];
+  const text = (el) => el.textContent.replace(/\u200b/g, '').trim();  // break hints
+  const cols = head ? [...head.querySelectorAll('th')].map(text) : [];
   const rows = [...table.querySelectorAll('tbody tr')].map(tr => ({
     index: [...tr.querySelectorAll('th')].map(th => th.textContent.trim()),
     cells: [...tr.querySelectorAll('td')].map(td => td.textContent.trim()),

@@ -66,6 +66,11 @@ def test_sizes_panel_parts_add_up_to_the_pte(teaching_xnnpack):
     assert f">{human_bytes(result.sizes.pte_bytes)}</td>" in table
     assert f"{result.sizes.pte_bytes:,} bytes" in table  # exact, on hover
     assert f"eager model parameters: {human_bytes(teaching_xnnpack.parameter_bytes)}" in table
+    # the memory plan: planned activation bytes, each arena on hover
+    arenas = result.sizes.planned_arena_bytes
+    assert "planned activations</th>" in table and result.sizes.activation_bytes > 0
+    assert f">{human_bytes(result.sizes.activation_bytes)}</td>" in table
+    assert f"id 1: {arenas[1]:,} bytes" in table
 
 
 def test_sizes_figure_keeps_the_eager_label_off_the_bars(teaching_xnnpack):

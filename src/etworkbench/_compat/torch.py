@@ -24,28 +24,22 @@ def _pytree() -> Any:
     return _pytree
 
 
-def tree_leaves(*args: Any, **kwargs: Any) -> Any:
-    return _pytree().tree_leaves(*args, **kwargs)
+def _forward(name: str) -> Any:
+    """`torch.utils._pytree.<name>`, looked up on the first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(_pytree(), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
-def tree_flatten(*args: Any, **kwargs: Any) -> Any:
-    return _pytree().tree_flatten(*args, **kwargs)
-
-
-def tree_flatten_with_path(*args: Any, **kwargs: Any) -> Any:
-    return _pytree().tree_flatten_with_path(*args, **kwargs)
-
-
-def tree_structure(*args: Any, **kwargs: Any) -> Any:
-    return _pytree().tree_structure(*args, **kwargs)
-
-
-def tree_map(*args: Any, **kwargs: Any) -> Any:
-    return _pytree().tree_map(*args, **kwargs)
-
-
-def keystr(*args: Any, **kwargs: Any) -> Any:
-    return _pytree().keystr(*args, **kwargs)
+tree_leaves = _forward("tree_leaves")
+tree_flatten = _forward("tree_flatten")
+tree_flatten_with_path = _forward("tree_flatten_with_path")
+tree_structure = _forward("tree_structure")
+tree_map = _forward("tree_map")
+keystr = _forward("keystr")
 
 
 def tensor_version(tensor: Any) -> int:

@@ -45,8 +45,8 @@ LAYOUT_STYLE = (
     f"<style>.{APP_CLASS} .lm-TabBar-tab, .{APP_CLASS} .p-TabBar-tab "
     "{flex:0 0 auto !important; max-width:none !important}"
     f" .{APP_CLASS} .lm-TabBar-content, .{APP_CLASS} .p-TabBar-content {{flex-wrap:wrap}}"
-    f" .{APP_CLASS} table.etwb-table th {{white-space:normal; overflow-wrap:anywhere;"
-    " vertical-align:bottom}</style>"
+    f" .{APP_CLASS} table.etwb-table thead th {{white-space:normal; vertical-align:bottom}}"
+    "</style>"
 )
 _ERROR_STYLE = (
     "border-left:4px solid #c0392b;background:#fdecea;padding:6px 10px;margin:4px 0;"

@@ -114,4 +114,6 @@ def counts_table_html(results: Any) -> str:
         note = h.escape(f"model: {frame['model'].iloc[0]}. ") + note
         keys = keys[1:]
         frame = frame.drop(columns="model")
+    # a line may break after an underscore (get_delegation_info), not inside a word
+    frame = frame.rename(columns=lambda name: name.replace("_", "_\u200b"))
     return table_html(frame.set_index(keys)) + f"<p>{note}</p>"

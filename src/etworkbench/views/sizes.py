@@ -55,6 +55,8 @@ def sizes_table(results: Any, parameter_bytes: int | None = None):
             row[field.removesuffix("_bytes") + "_MB"] = (
                 getattr(sizes, field) / MB if sizes else None
             )
+        # not part of the file: the activation memory the program plans (its memory plan)
+        row["planned_activations_MB"] = sizes.activation_bytes / MB if sizes else None
         row["eager_parameters_MB"] = params / MB if params is not None else None
         rows.append(row)
     return pd.DataFrame(rows).set_index("backend") if rows else pd.DataFrame()
@@ -146,6 +148,19 @@ def size_rows(report: Any) -> list[dict[str, Any]]:
     return [{"backend": name, **row} for name, row in frame.to_dict("index").items()]
 
 
+ACTIVATIONS = "planned activations"
+
+
+def _arenas(sizes: Any) -> Cell:
+    """The memory plan's total, with each arena (memory id) on hover."""
+    if sizes is None or not sizes.planned_arena_bytes:
+        return ""
+    arenas = ", ".join(
+        f"id {i}: {n:,} bytes" for i, n in enumerate(sizes.planned_arena_bytes) if i or n
+    )
+    return human_bytes(sizes.activation_bytes), arenas or "nothing planned"
+
+
 def sizes_table_html(report: Any) -> str:
     """The sizes table for the app: readable headers, each size in `human_bytes` (exact bytes
     on hover), the eager parameter bytes said once under it."""
@@ -157,6 +172,7 @@ def sizes_table_html(report: Any) -> str:
         return (human_bytes(count), f"{count:,} bytes") if count is not None else ""
 
     headers = ["backend", "scheme", "status", ".pte size", *(label for _, label, _ in PARTS)]
+    headers.append(ACTIVATIONS)
     rows = []
     for result in results:
         sizes = result.sizes
@@ -165,8 +181,13 @@ def sizes_table_html(report: Any) -> str:
         rows.append(
             [result.backend, result.scheme, status, size(sizes.pte_bytes if sizes else None)]
             + parts
+            + [_arenas(sizes)]
         )
     table = html_table(headers, rows, right=headers[3:])
+    table += (
+        f"<p><small>{ACTIVATIONS}: the activation memory the program's memory plan asks the "
+        "runtime for (not in the file; hover for each arena)</small></p>"
+    )
     params = _parameter_bytes(report, None)
     if params is not None:
         table += (
