@@ -30,7 +30,7 @@ class Box:
 
     id: str
     label: str
-    kind: str  # delegated | fallback | structural | input | output | group | module
+    kind: str  # delegated | fallback | structural | input | output | group (a delegate) | module
     members: list[str] = field(default_factory=list)
     backend: str | None = None
     delegate: str | None = None  # draw inside this delegate's cluster (full mode)
@@ -154,16 +154,14 @@ def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
             style |= {"shape": "box3d", "style": "filled"}
     elif box.kind == "module":
         style |= _module_style(box)
-    elif box.kind in ("fallback", "group-fallback"):
+    elif box.kind == "fallback":
         style |= {
-            "shape": "box3d" if box.kind == "group-fallback" else "box",
+            "shape": "box",
             "style": "filled,dashed",
             "fillcolor": FALLBACK["fill"],
             "color": FALLBACK["border"],
             "penwidth": "1.5",
         }
-    elif box.kind == "group":  # CPU group without fallback ops (only structural)
-        style |= {"shape": "box3d", "style": "dotted"}
     elif box.kind == "structural":
         style |= {"shape": "ellipse", "style": "dotted", "fontcolor": "#777777", "height": "0.2"}
     else:  # input / output
@@ -289,8 +287,6 @@ _CLASSES = {
     ("delegated", True): "etwb-delegated",
     ("group", True): "etwb-group etwb-delegated",
     ("fallback", False): "etwb-fallback",
-    ("group-fallback", False): "etwb-group etwb-fallback",
-    ("group", False): "etwb-group etwb-structural",
     ("structural", False): "etwb-structural",
 }
 
