@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import UsageError
@@ -182,6 +183,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 _SIZE_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+def byte_unit(largest: float | None) -> tuple[float, str]:
+    """(bytes per unit, unit) for an axis whose largest value is `largest` bytes: the biggest
+    of `human_bytes`'s units it reaches, so a 4 KB program is not drawn as 0.004 MB."""
+    value, unit = abs(largest or 0), 0
+    while unit < len(_SIZE_UNITS) - 1 and value >= 1000:
+        value /= 1000
+        unit += 1
+    return 1000.0**unit, _SIZE_UNITS[unit]
+
+
+def arena_listing(arena_bytes: Sequence[int]) -> str:
+    """A memory plan's arenas by memory id, 'id 1: 12,288 bytes, id 2: 64 bytes' (id 0, which
+    executorch reserves, only when it holds bytes); empty when nothing is planned."""
+    return ", ".join(f"id {i}: {n:,} bytes" for i, n in enumerate(arena_bytes) if i or n)
 
 
 def human_bytes(count: float | None) -> str:

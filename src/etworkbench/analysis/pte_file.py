@@ -21,6 +21,7 @@ from typing import Any
 
 from .._compat.pte import DESERIALIZER_MODULE, LayoutError, deserialize_pte, lazy_layout
 from .._forked import ForkedWorker
+from .._io import arena_listing
 from ..errors import PteFormatError, UsageError
 
 IDENTIFIER = b"ET12"  # the flatbuffer file identifier executorch writes and its runtime accepts
@@ -114,10 +115,8 @@ class PteReport:
                 f"  method {m.name}: {len(m.delegates)} delegates, {m.cpu_kernel_calls} CPU kernel "
                 f"calls, {m.instructions} instructions, {m.inputs} inputs, {m.outputs} outputs"
             )
-            arenas = ", ".join(
-                f"id {i}: {n:,} bytes" for i, n in enumerate(m.planned_arena_bytes) if i or n
-            )
-            lines.append(f"    memory plan (activations): {arenas or 'nothing planned'}")
+            arenas = arena_listing(m.planned_arena_bytes) or "nothing planned"
+            lines.append(f"    memory plan (activations): {arenas}")
             for d in m.delegates:
                 lines.append(
                     f"    delegate {d.index}: {d.backend_id}, {d.payload_bytes:,} bytes ({d.location})"

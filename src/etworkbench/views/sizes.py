@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from .._io import human_bytes
+from .._io import arena_listing, byte_unit, human_bytes
 from .coverage_counts import iter_results
 from .tables import Cell, html_table
 
@@ -60,15 +60,6 @@ def sizes_table(results: Any, parameter_bytes: int | None = None):
         row["eager_parameters_MB"] = params / MB if params is not None else None
         rows.append(row)
     return pd.DataFrame(rows).set_index("backend") if rows else pd.DataFrame()
-
-
-def byte_unit(largest: float | None) -> tuple[float, str]:
-    """(bytes per unit, unit) for an axis whose largest value is `largest` bytes: the biggest
-    decimal unit (as `human_bytes`) it reaches, so a 4 KB program is not drawn as 0.004 MB."""
-    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "KB")):
-        if largest is not None and largest >= scale:
-            return scale, unit
-    return 1.0, "B"
 
 
 def sizes_figure(results: Any, parameter_bytes: int | None = None):
@@ -155,10 +146,9 @@ def _arenas(sizes: Any) -> Cell:
     """The memory plan's total, with each arena (memory id) on hover."""
     if sizes is None or not sizes.planned_arena_bytes:
         return ""
-    arenas = ", ".join(
-        f"id {i}: {n:,} bytes" for i, n in enumerate(sizes.planned_arena_bytes) if i or n
+    return human_bytes(sizes.activation_bytes), arena_listing(sizes.planned_arena_bytes) or (
+        "nothing planned"
     )
-    return human_bytes(sizes.activation_bytes), arenas or "nothing planned"
 
 
 def sizes_table_html(report: Any) -> str:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._io import human_bytes
+from .._io import byte_unit, human_bytes
 from ..analysis.placement import share_text
-from .sizes import byte_unit
 
 ZERO_ERROR_FLOOR = 1e-12
 
