@@ -146,7 +146,17 @@ class Controls(W.VBox):
         except Exception as exc:  # a probe that raises makes the backend unusable, said so
             reason = f"probe failed: {type(exc).__name__}: {exc}"
             return B.BackendInfo(
-                fact.name, fact.title, False, reason, "", fact.hardware, [], False, False, [], []
+                name=fact.name,
+                title=fact.title,
+                available=False,
+                reason=reason,
+                hint="",
+                hardware=fact.hardware,
+                platforms=[],
+                runs_on_host=False,
+                lowers_here=False,
+                delegate_ids=[],
+                schemes=[],
             )
 
     def _probed(self, row: B.BackendInfo) -> None:

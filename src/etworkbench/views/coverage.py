@@ -166,8 +166,8 @@ def coverage_figure(results: Any, sort: str = "name", structural: bool = False):
 
     if sort not in ("name", "fallback", "count"):
         raise ValueError(f"sort must be 'name', 'fallback' or 'count', not {sort!r}")
-    frame = coverage_matrix(results, structural=structural)
     groups = grouped_nodes(results, structural=structural)
+    frame = coverage_matrix(results, structural=structural, groups=groups)
     flat = iter_results(results)
     backends = backend_columns(results)
     status = {b: [r for r in flat if r.backend == b] for b in backends}

@@ -30,7 +30,7 @@ def row_op(node: NodePlacement) -> str:
     boundary, which differs by backend; a preview's has none)."""
     if node.kind == STRUCTURAL:
         return node.target
-    return getattr(node, "source_op", "") or node.target
+    return node.source_op or node.target  # "" in results placed before source ops existed
 
 
 def grouped_nodes(results: Any, structural: bool = True) -> dict[tuple[str, str], list[Any]]:
@@ -103,19 +103,21 @@ def coverage_rows(results: Any) -> list[CoverageCell]:
     return cells
 
 
-def coverage_matrix(results: Any, structural: bool = True):
+def coverage_matrix(results: Any, structural: bool = True, groups: dict | None = None):
     """Row op x backend DataFrame of node counts, summed over models.
 
     Rows are the exported program's ops (see the module doc). Columns (backend, placement) with
     placement "delegated", "cpu_kernel" (CPU fallback: runs a kernel) and, with
     `structural=True`, "structural" (getitems outside the delegates). A backend without a
     placement (failed / unavailable) keeps its columns, all zero. Sorted by op; with
-    structural=True the matrix sums to every placed node.
+    structural=True the matrix sums to every placed node. `groups`: `grouped_nodes(results,
+    structural)` when the caller has it already.
     """
     import pandas as pd
 
     kinds = [DELEGATED, CPU_KERNEL] + ([STRUCTURAL] if structural else [])
-    groups = grouped_nodes(results, structural)
+    if groups is None:
+        groups = grouped_nodes(results, structural)
     columns = pd.MultiIndex.from_product(
         [backend_columns(results), kinds], names=["backend", "placement"]
     )
