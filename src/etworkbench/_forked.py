@@ -44,6 +44,22 @@ def forked_process_setup(memory_limit: int | None = None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
 
 
+# Workers started from several threads (conformance `--jobs 2`) must not fork while another
+# worker's pipes are half set up: a child forked in that window inherits the other child's
+# reply-pipe write end, so when that other child crashes its parent never reads EOF and reports
+# a timeout instead of the crash. Pipes, fork and closing the child-side ends go under one lock.
+_PIPES_LOCK = threading.Lock()
+
+
+def _new_pipes_lock_in_child() -> None:
+    """A child forked while another thread held the lock starts with a free one."""
+    global _PIPES_LOCK
+    _PIPES_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_pipes_lock_in_child)
+
+
 class ForkedWorker:
     """A forked child that runs `work` on request, with RLIMIT_AS and a per-request deadline."""
 
@@ -87,15 +103,16 @@ class ForkedWorker:
         if self._preload:  # import once here so that every child starts with it loaded
             importlib.import_module(self._preload)
         self.stop()
-        down_r, down_w = os.pipe()
-        up_r, up_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: never returns
-            os.close(down_w)
-            os.close(up_r)
-            _serve(self._work, down_r, up_w, budget)
-        os.close(down_r)
-        os.close(up_w)
+        with _PIPES_LOCK:  # no other worker forks while this one's child-side ends are open
+            down_r, down_w = os.pipe()
+            up_r, up_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # child: never returns
+                os.close(down_w)
+                os.close(up_r)
+                _serve(self._work, down_r, up_w, budget)
+            os.close(down_r)
+            os.close(up_w)
         self._pid, self._owner, self._budget = pid, os.getpid(), budget
         self._to_child, self._from_child = down_w, up_r
 
