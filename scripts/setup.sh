@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything etworkbench needs, idempotently: Debian packages (graphviz for `dot`,
-# chromium for the browser test), the .venv with the pinned stack, and nothing else.
+# chromium for the browser test, nodejs for the Model Explorer loader test), the .venv with
+# the pinned stack, and nothing else.
 # A second run with everything present takes a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 need_apt=()
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium chromium-driver)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)  # runs Model Explorer's own graph loader in a test
 
 if [ ${#need_apt[@]} -eq 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/etwb" ]; then
   echo "setup: up to date"
