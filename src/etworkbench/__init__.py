@@ -18,6 +18,7 @@ from ._compat import PYTREE_LOGGER as _PYTREE_LOGGER
 # theirs, not the user's); it would otherwise be the first thing every notebook cell shows.
 _logging.getLogger(_PYTREE_LOGGER).setLevel(_logging.ERROR)
 
+from .analysis.memory_plan import MemoryPlan, memory_plan
 from .analysis.pte_file import PteReport, inspect_pte
 from .backends import get_backend, list_backends
 from .comparison import Comparison, compare
@@ -33,6 +34,7 @@ __all__ = [
     "Comparison",
     "Failure",
     "LoweringReport",
+    "MemoryPlan",
     "ModelSpec",
     "PteFormatError",
     "Progress",
@@ -47,6 +49,7 @@ __all__ = [
     "list_models",
     "load_model",
     "lower",
+    "memory_plan",
     "preview",
 ]
 

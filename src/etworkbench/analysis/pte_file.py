@@ -12,6 +12,7 @@ small program ~5 ms) and replaced after a timeout or crash. Every bad input ends
 
 from __future__ import annotations
 
+import importlib
 import os
 import struct
 from collections import Counter
@@ -145,11 +146,18 @@ def inspect_pte(
     malicious file could then make it hang). `timeout` (seconds) and `memory_limit` (bytes the
     parse may allocate) default to values scaled by the file size.
     """
+    return _report(*read_guarded(source, "", isolate, timeout, memory_limit))
+
+
+def read_guarded(
+    source: Any, reader: str, isolate: bool, timeout: float | None, memory_limit: int | None
+) -> tuple[str, int, Any]:
+    """(label, size, parsed): `inspect_pte`'s checks, parsed by `reader` ("module:function")."""
     label, head, size, content = _read(source)
     program_size, segment_base = check_layout(label, head, size)
     timeout = timeout if timeout is not None else 10.0 + size / 50e6
     budget = memory_limit if memory_limit is not None else (512 << 20) + 4 * size
-    args = (content, size, program_size, segment_base)
+    args = (content, size, program_size, segment_base, reader)
     if isolate and hasattr(os, "fork"):
         status, payload = _WORKER.run(args, timeout, budget)
     else:
@@ -168,7 +176,7 @@ def inspect_pte(
         raise PteFormatError(f"{label}: the reader process died ({payload}); the file is corrupt")
     if status == "error":
         raise PteFormatError(f"{label}: {payload}")
-    return _report(label, size, payload)
+    return label, size, payload
 
 
 def _read(source: Any) -> tuple[str, bytes, int, bytes | str]:
@@ -256,7 +264,7 @@ def check_layout(label: str, data: bytes, size: int) -> tuple[int, int]:
 
 
 def _parse_guarded(
-    content: bytes | str, size: int, program_size: int, segment_base: int
+    content: bytes | str, size: int, program_size: int, segment_base: int, reader: str = ""
 ) -> tuple[str, Any]:
     """Load (if a path) and parse, turning every exception into ("error"/"memory", message)."""
     try:
@@ -271,7 +279,9 @@ def _parse_guarded(
                     "error",
                     f"the file changed while being read ({size} -> {len(content)} bytes)",
                 )
-        return "ok", _parse(content, program_size, segment_base)
+        module, _, name = reader.partition(":")  # imported here, in the worker
+        parse = getattr(importlib.import_module(module), name) if reader else _parse
+        return "ok", parse(content, program_size, segment_base)
     except MemoryError:
         return "memory", None
     except RecursionError:
