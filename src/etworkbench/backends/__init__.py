@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UsageError, choices_hint
 from ._base import Availability, Backend, BackendInfo, Reasons, Scheme
+from ._options import BackendOption, NormalizedOptions, normalize
 
 # Order is the table order: the backends that lower here first, then those that cannot.
 _MODULES = (
@@ -72,6 +75,13 @@ def get_backend(name: str) -> Backend:
     return _load(key)
 
 
+def normalize_options(options: Any, backends: Sequence[str] | str) -> NormalizedOptions:
+    """Backend compile options as `lower(..., options=...)` takes them (nested or flat mapping,
+    strings or native values), checked against the chosen `backends`: the sorted non-default
+    `(backend, key, value)` strings, or a `UsageError` naming the bad backend, key or value."""
+    return normalize(options, backends, get_backend)
+
+
 @dataclass(frozen=True)
 class BackendFacts:
     """What a backend declares, known without probing (no SDK import): enough for the app's
@@ -81,6 +91,7 @@ class BackendFacts:
     title: str
     hardware: str
     schemes: tuple[str, ...]  # declared; a probe may find the backend cannot lower here
+    options: tuple[BackendOption, ...] = ()  # declared compile options (plain data)
 
 
 def backend_facts() -> list[BackendFacts]:
@@ -89,7 +100,13 @@ def backend_facts() -> list[BackendFacts]:
     for name in backend_names():
         backend = _load(name)
         facts.append(
-            BackendFacts(backend.name, backend.title, backend.hardware, tuple(backend.schemes))
+            BackendFacts(
+                backend.name,
+                backend.title,
+                backend.hardware,
+                tuple(backend.schemes),
+                tuple(backend.options.values()),
+            )
         )
     return facts
 
@@ -109,6 +126,7 @@ __all__ = [
     "Backend",
     "BackendFacts",
     "BackendInfo",
+    "BackendOption",
     "Reasons",
     "Scheme",
     "backend_facts",
@@ -116,4 +134,5 @@ __all__ = [
     "backend_names",
     "get_backend",
     "list_backends",
+    "normalize_options",
 ]

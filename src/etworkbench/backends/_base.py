@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import inspect
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from ._options import BackendOption
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,11 @@ class Scheme:
 
     name: str
     description: str
-    quantizer: Callable[[], Any] | None = None
+    quantizer: Callable[..., Any] | None = None
     calibrate: bool = False
+    # True when `quantizer(options)` takes the backend's resolved options: an Arm quantizer is
+    # built from the same compile spec (target, TOSA spec) as the partitioner it feeds
+    quantizer_takes_options: bool = False
     transform: Callable[[Any, tuple], Any] | None = None  # eager-module transform (e.g. torchao)
     # keyword arguments for `ExportedProgram.module()` before the quantizer sees the graph
     # as (name, value) pairs, e.g. (("check_guards", False),) for Arm quantizers on torch 2.14
@@ -47,6 +53,12 @@ class Scheme:
     pt2e: Callable[[Any, list], Any] | None = None
     lowers_here: bool = True  # False when this scheme needs something this host lacks
     note: str = ""  # why, when lowers_here is False
+
+    def make_quantizer(self, options: Mapping[str, Any] | None = None) -> Any:
+        """The PT2E quantizer, built for the backend's resolved `options` when it needs them."""
+        if self.quantizer_takes_options:
+            return self.quantizer(dict(options or {}))
+        return self.quantizer()
 
     @property
     def float_export(self) -> bool:
@@ -156,6 +168,9 @@ class Backend:
     # Lowering time relative to XNNPACK (mobilenet_v2 / resnet18, benchmarks/RESULTS.md): parallel
     # workers start the slowest first, so the longest job does not start last.
     relative_cost: float = 1.0
+    # What a user may choose beyond the backend's name (`_options`): plain data, so the app
+    # draws its dropdowns without importing torch; the factories get the resolved values.
+    options: ClassVar[dict[str, BackendOption]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass's `partitioners` tags what it builds with the backend's name, so the
@@ -175,8 +190,30 @@ class Backend:
         return self.probe()
 
     # -- factories ---------------------------------------------------------------------------
-    def partitioners(self, scheme: str) -> list[Any]:
+    def partitioners(self, scheme: str, options: Mapping[str, Any] | None = None) -> list[Any]:
+        """The partitioners for `scheme`; `options` are this backend's resolved option values
+        (every declared key; a subclass that declares none may take `scheme` only)."""
         raise NotImplementedError
+
+    def resolve_options(self, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Every declared option's native value: `given` (strings or native) over defaults."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            from ..errors import UsageError
+
+            raise UsageError(
+                f"{self.name} has no option {unknown[0]!r}; its options: "
+                f"{', '.join(self.options) or 'none'}"
+            )
+        return {
+            name: option.parse(given.get(name, option.default), self.name)
+            for name, option in self.options.items()
+        }
+
+    def check_options(self, scheme: str, options: Mapping[str, Any]) -> None:
+        """Raise a `UsageError` when resolved `options` cannot go with `scheme` (before any
+        lowering starts). Default: every combination is allowed."""
 
     def edge_compile_config(self) -> Any | None:
         """An `EdgeCompileConfig` when the backend needs a non-default one."""
@@ -226,11 +263,16 @@ class Backend:
 
 
 def _tagging(build: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    takes_options = len(inspect.signature(build).parameters) >= 3  # (self, scheme, options)
+
     @functools.wraps(build)
-    def partitioners(self: Backend, *args: Any, **kwargs: Any) -> list[Any]:
+    def partitioners(
+        self: Backend, scheme: str, options: Mapping[str, Any] | None = None
+    ) -> list[Any]:
         from .._compat.patches import tag_partitioner
 
-        built = build(self, *args, **kwargs)
+        resolved = self.resolve_options(options)
+        built = build(self, scheme, resolved) if takes_options else build(self, scheme)
         for partitioner in built:
             tag_partitioner(partitioner, self.name)
         return built

@@ -5,19 +5,81 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..errors import UsageError
 from ._base import Availability, Backend, Reasons, Scheme, probe_imports
+from ._options import BackendOption
+
+TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18", "iOS26")  # coremltools 9.0's ct.target names
+# The deployment floor a scheme needs (its ops exist from that Core ML version on).
+SCHEME_FLOOR = {"int8": "iOS17", "int8-weight": "iOS18", "int4-weight": "iOS18"}
+
+OPTIONS = {
+    "compute_unit": BackendOption(
+        "compute_unit",
+        "ALL",
+        ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE"),
+        doc="where Core ML may run the model (compile spec compute_units)",
+    ),
+    "minimum_deployment_target": BackendOption(
+        "minimum_deployment_target",
+        None,
+        TARGETS,
+        doc="oldest OS the model must load on (min_deployment_target); auto: coremltools' own "
+        "for float schemes, iOS17 for int8, iOS18 for weight-only; stateful models need iOS18",
+    ),
+    "compute_precision": BackendOption(
+        "compute_precision",
+        None,
+        ("FLOAT16", "FLOAT32"),
+        doc="float precision Core ML computes in (model_compute_precision); auto: FLOAT32 for "
+        "the fp32 scheme, else FLOAT16",
+    ),
+    "model_type": BackendOption(
+        "model_type",
+        "MODEL",
+        ("MODEL", "COMPILED_MODEL"),
+        doc="payload: an .mlpackage (MODEL), or an .mlmodelc compiled at lowering time "
+        "(COMPILED_MODEL: needs macOS's coremlcompiler)",
+    ),
+    "take_over_mutable_buffer": BackendOption(
+        "take_over_mutable_buffer",
+        True,
+        type=bool,
+        doc="let the delegate own mutable buffers (Core ML state, iOS18+); false keeps them "
+        "on the CPU side",
+    ),
+    "take_over_constant_data": BackendOption(
+        "take_over_constant_data",
+        True,
+        type=bool,
+        doc="store weights inside the delegate payload (false: as named program data)",
+    ),
+    "lower_full_graph": BackendOption(
+        "lower_full_graph",
+        False,
+        type=bool,
+        doc="require the whole graph in Core ML: an unsupported op fails the lowering instead "
+        "of falling back to the CPU",
+    ),
+}
 
 
-def _compile_specs(precision: str, ios: str | None = None) -> list[Any]:
+def _compile_specs(
+    precision: str, ios: str | None = None, unit: str = "ALL", model_type: str = "MODEL"
+) -> list[Any]:
     import coremltools as ct
     from executorch.backends.apple.coreml.compiler import CoreMLBackend
 
     kwargs: dict[str, Any] = {"compute_precision": getattr(ct.precision, precision)}
     if ios is not None:
         kwargs["minimum_deployment_target"] = getattr(ct.target, ios)
+    if unit != "ALL":  # generate_compile_specs' own default otherwise
+        kwargs["compute_unit"] = getattr(ct.ComputeUnit, unit)
+    if model_type != "MODEL":
+        kwargs["model_type"] = CoreMLBackend.MODEL_TYPE[model_type]
     return CoreMLBackend.generate_compile_specs(**kwargs)
 
 
@@ -73,6 +135,7 @@ class CoreML(Backend):
     # out of the user's output while the lowering runs.
     loggers = ("executorch.backends.apple.coreml", "coremltools")
     notes = "The Core ML runtime exists only on Apple platforms; lowering works on Linux."
+    options = OPTIONS
 
     def probe(self) -> Availability:
         # coremltools logs version-support warnings and missing macOS-only proxies at import;
@@ -84,12 +147,28 @@ class CoreML(Backend):
                 "coremltools", "executorch.backends.apple.coreml.partition", hint=self.hint
             )
 
-    def partitioners(self, scheme: str) -> list[Any]:
+    def partitioners(self, scheme: str, options: Mapping[str, Any]) -> list[Any]:
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
 
-        precision = "FLOAT32" if scheme == "fp32" else "FLOAT16"
-        ios = {"int8": "iOS17", "int8-weight": "iOS18", "int4-weight": "iOS18"}.get(scheme)
-        return [CoreMLPartitioner(compile_specs=_compile_specs(precision, ios))]
+        precision = options["compute_precision"] or ("FLOAT32" if scheme == "fp32" else "FLOAT16")
+        ios = options["minimum_deployment_target"] or SCHEME_FLOOR.get(scheme)
+        specs = _compile_specs(precision, ios, options["compute_unit"], options["model_type"])
+        # only what differs from CoreMLPartitioner's defaults, so its default call is unchanged
+        kwargs = {
+            key: options[key]
+            for key in ("take_over_mutable_buffer", "take_over_constant_data", "lower_full_graph")
+            if options[key] != OPTIONS[key].default
+        }
+        return [CoreMLPartitioner(compile_specs=specs, **kwargs)]
+
+    def check_options(self, scheme: str, options: Mapping[str, Any]) -> None:
+        """An explicit deployment target below what the scheme's ops need cannot work."""
+        floor, asked = SCHEME_FLOOR.get(scheme), options.get("minimum_deployment_target")
+        if floor and asked and TARGETS.index(asked) < TARGETS.index(floor):
+            raise UsageError(
+                f"coreml.minimum_deployment_target={asked} is below {floor}, which the Core ML "
+                f"scheme {scheme} needs; pass {floor} or later (or leave it auto)"
+            )
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

@@ -5,10 +5,43 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._base import Availability, Backend, Reasons, Scheme, probe_imports
+from ._options import BackendOption
+
+OPTIONS = {
+    "device": BackendOption(
+        "device",
+        "CPU",
+        ("CPU", "GPU", "NPU"),
+        doc="the OpenVINO device the payload is compiled for (compile spec device); it must be "
+        "present on the host that lowers (openvino.Core().available_devices)",
+    ),
+}
+
+
+def host_devices() -> list[str]:
+    """The OpenVINO devices of this host (`openvino.Core().available_devices`, e.g. CPU, GPU.0)."""
+    import openvino as ov
+
+    return list(ov.Core().available_devices)
+
+
+class DeviceMissing(RuntimeError):
+    """The OpenVINO device asked for is not on this host (a lowering failure, not a crash)."""
+
+
+def check_device(device: str) -> None:
+    """Raise `DeviceMissing` naming this host's devices when `device` is not one of them."""
+    devices = host_devices()
+    if not any(d == device or d.startswith(device + ".") for d in devices):
+        raise DeviceMissing(
+            f"OpenVINO device {device} is not present on this host; its devices: "
+            f"{', '.join(devices) or 'none'} (pass openvino.device=CPU, or lower on a host with "
+            f"{device})"
+        )
 
 
 def _openvino_quantizer() -> Any:
@@ -189,18 +222,22 @@ class Openvino(Backend):
     runs_on_host = True
     delegate_ids = ("OpenvinoBackend",)
     hint = "pip install 'executorch[openvino]' nncf==3.1.0"
-    notes = "Compiled for device CPU here; GPU/NPU need the matching OpenVINO plugins."
+    notes = "Compiled for device CPU by default; GPU/NPU need the device and its plugin here."
+    options = OPTIONS
 
     def probe(self) -> Availability:
         _arm_host_precision()  # before anything here can load OpenVINO's CPU plugin
         return probe_imports("openvino", "executorch.backends.openvino.partitioner", hint=self.hint)
 
-    def partitioners(self, scheme: str) -> list[Any]:
+    def partitioners(self, scheme: str, options: Mapping[str, Any]) -> list[Any]:
         from executorch.backends.openvino.partitioner import OpenvinoPartitioner
         from executorch.exir.backend.compile_spec_schema import CompileSpec
 
         _apply_host_precision()  # the CPU plugin loads while lowering: fix the run precision now
-        return [OpenvinoPartitioner([CompileSpec("device", b"CPU")])]
+        device = options["device"]
+        if device != "CPU":  # preprocess compiles for the device: say so before it crashes
+            check_device(device)
+        return [OpenvinoPartitioner([CompileSpec("device", device.encode())])]
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
-from ._arm import arm_int8_scheme
+from ._arm import TOSA_SPEC_OPTION, arm_int8_scheme, arm_tosa_spec
 from ._base import Availability, Backend, Scheme
 from ._probe import find_executable, glibc_version, has_executorch_file, run_version
 
 
-def _quantizer() -> Any:
+def _quantizer(options: Mapping[str, Any]) -> Any:
     from executorch.backends.arm.quantizer import VgfQuantizer
     from executorch.backends.arm.vgf import VgfCompileSpec
 
-    return VgfQuantizer(VgfCompileSpec("TOSA-1.0+INT"))
+    return VgfQuantizer(VgfCompileSpec(options.get("tosa_spec") or "TOSA-1.0+INT"))
 
 
 class Vgf(Backend):
@@ -29,6 +30,7 @@ class Vgf(Backend):
         "needs glibc >= 2.38), or set MODEL_CONVERTER_PATH to a model-converter executable"
     )
     notes = "VgfPartitioner partitions like TOSA; preprocess runs the ML SDK model-converter."
+    options = {"tosa_spec": TOSA_SPEC_OPTION}
 
     def probe(self) -> Availability:
         if not has_executorch_file("backends", "arm", "vgf", "partitioner.py"):
@@ -51,11 +53,14 @@ class Vgf(Backend):
             )
         return Availability(True)
 
-    def partitioners(self, scheme: str) -> list[Any]:
+    def partitioners(self, scheme: str, options: Mapping[str, Any]) -> list[Any]:
         from executorch.backends.arm.vgf import VgfCompileSpec, VgfPartitioner
 
-        spec = VgfCompileSpec("TOSA-1.0+INT" if scheme == "int8" else "TOSA-1.0+FP")
-        return [VgfPartitioner(spec)]
+        auto = "TOSA-1.0+INT" if scheme == "int8" else "TOSA-1.0+FP"
+        return [VgfPartitioner(VgfCompileSpec(options["tosa_spec"] or auto))]
+
+    def check_options(self, scheme: str, options: Mapping[str, Any]) -> None:
+        arm_tosa_spec(self.name, scheme, options["tosa_spec"])
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

@@ -4,10 +4,45 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._base import Availability, Backend, Reasons, Scheme
+from ._options import BackendOption
+
+OPTIONS = {
+    "storage_type": BackendOption(
+        "storage_type",
+        "TEXTURE_3D",
+        ("TEXTURE_3D", "TEXTURE_2D", "BUFFER"),
+        doc="default tensor storage on the GPU (compile spec storage_type_override)",
+    ),
+    "memory_layout": BackendOption(
+        "memory_layout",
+        "TENSOR_WIDTH_PACKED",
+        ("TENSOR_WIDTH_PACKED", "TENSOR_HEIGHT_PACKED", "TENSOR_CHANNELS_PACKED"),
+        doc="default packed dimension of texture tensors (compile spec memory_layout_override)",
+    ),
+    "force_fp16": BackendOption(
+        "force_fp16",
+        None,
+        type=bool,
+        doc="compute float32 tensors in float16 on the GPU (compile spec force_fp16); auto: "
+        "on for the fp16 scheme",
+    ),
+    "small_texture_limits": BackendOption(
+        "small_texture_limits",
+        False,
+        type=bool,
+        doc="assume the conservative 2048 texture limit of older GPUs (partitions smaller)",
+    ),
+    "downcast_64_bit": BackendOption(
+        "downcast_64_bit",
+        True,
+        type=bool,
+        doc="run int64/float64 tensors as 32-bit (false: such nodes stay on the CPU)",
+    ),
+}
 
 
 def _import_vulkan() -> Any:
@@ -48,6 +83,7 @@ class Vulkan(Backend):
     delegate_ids = ("VulkanBackend",)
     hint = "pip install executorch (the Vulkan partitioner ships in the wheel)"
     notes = "Running needs an executorch runtime built with EXECUTORCH_BUILD_VULKAN=ON."
+    options = OPTIONS
 
     def probe(self) -> Availability:
         try:
@@ -57,10 +93,30 @@ class Vulkan(Backend):
             return Availability(False, reason, self.hint)
         return Availability(True)
 
-    def partitioners(self, scheme: str) -> list[Any]:
+    def partitioners(self, scheme: str, options: Mapping[str, Any]) -> list[Any]:
         VulkanPartitioner = _import_vulkan().VulkanPartitioner  # noqa: N806
 
-        return [VulkanPartitioner({"force_fp16": True} if scheme == "fp16" else {})]
+        force = options["force_fp16"]
+        compile_options: dict[str, Any] = (
+            {"force_fp16": True} if (scheme == "fp16" if force is None else force) else {}
+        )
+        # only what differs from the defaults, so the default compile specs are unchanged
+        keys = ("storage_type", "memory_layout", "small_texture_limits", "downcast_64_bit")
+        changed = {k: options[k] for k in keys if options[k] != OPTIONS[k].default}
+        if changed:
+            from executorch.backends.vulkan.serialization.vulkan_graph_schema import (
+                VkMemoryLayout,
+                VkStorageType,
+            )
+
+            for key, value in changed.items():
+                if key == "storage_type":
+                    compile_options["storage_type_override"] = VkStorageType[value]
+                elif key == "memory_layout":
+                    compile_options["memory_layout_override"] = VkMemoryLayout[value]
+                else:
+                    compile_options[key] = value
+        return [VulkanPartitioner(compile_options)]
 
     def edge_compile_config(self) -> Any | None:
         from .._compat.executorch import edge_compile_config

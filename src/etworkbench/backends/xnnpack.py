@@ -3,9 +3,40 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from ._base import Availability, Backend, Scheme, probe_imports
+from ._options import BackendOption
+
+OPTIONS = {
+    "per_op_mode": BackendOption(
+        "per_op_mode",
+        False,
+        type=bool,
+        doc="one delegate per matched op (pattern) instead of merged subgraphs: more, smaller "
+        "delegates, for profiling or debugging",
+    ),
+    "config_precisions": BackendOption(
+        "config_precisions",
+        None,
+        ("FP32", "STATIC_QUANT", "DYNAMIC_QUANT"),
+        doc="which ConfigPrecisionType the partitioner takes (FP32 covers float32 and float16 "
+        "graphs); auto: every precision",
+    ),
+    "force_non_static_weights_for_f32_linear": BackendOption(
+        "force_non_static_weights_for_f32_linear",
+        False,
+        type=bool,
+        doc="fp32 linears take their weights as runtime inputs (not packed constants)",
+    ),
+    "enable_bf16": BackendOption(
+        "enable_bf16",
+        False,
+        type=bool,
+        doc="delegate bf16 fully-connected ops (needs a recent XNNPACK at runtime)",
+    ),
+}
 
 
 def _xnnpack_quantizer(per_channel: bool, dynamic: bool):
@@ -51,16 +82,25 @@ class Xnnpack(Backend):
     delegate_ids = ("XnnpackBackend",)
     hint = "pip install executorch (XNNPACK ships in the executorch wheel)"
     loggers = ("executorch.backends.xnnpack",)
+    options = OPTIONS
 
     def probe(self) -> Availability:
         return probe_imports(
             "executorch.backends.xnnpack.partition.xnnpack_partitioner", hint=self.hint
         )
 
-    def partitioners(self, scheme: str) -> list[Any]:
+    def partitioners(self, scheme: str, options: Mapping[str, Any]) -> list[Any]:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
-        return [XnnpackPartitioner()]
+        # only what differs from XnnpackPartitioner's defaults: its default call is unchanged
+        kwargs = {k: v for k, v in options.items() if v != OPTIONS[k].default}
+        if kwargs.get("config_precisions") is not None:
+            from executorch.backends.xnnpack.partition.config.xnnpack_config import (
+                ConfigPrecisionType,
+            )
+
+            kwargs["config_precisions"] = ConfigPrecisionType[kwargs["config_precisions"]]
+        return [XnnpackPartitioner(**kwargs)]
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:
