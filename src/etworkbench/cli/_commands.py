@@ -15,6 +15,9 @@ def cmd_backends(args: argparse.Namespace) -> int:
     from ..backends import list_backends
     from ..views.tables import backends_table
 
+    if getattr(args, "options", False):
+        return _backend_options(args.json)
+
     rows = list_backends()
     if args.json:
         import dataclasses
@@ -22,6 +25,29 @@ def cmd_backends(args: argparse.Namespace) -> int:
         print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
     else:
         print(backends_table(rows))
+    return EXIT_OK
+
+
+def _backend_options(as_json: bool) -> int:
+    """`etwb backends --options`: declared data only, so nothing is probed or imported."""
+    from ..backends import backend_names, get_backend
+    from ..backends._options import option_rows
+
+    rows = [row for name in backend_names() for row in option_rows(get_backend(name))]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for name in backend_names():
+        own = [row for row in rows if row["backend"] == name]
+        if not own:
+            continue
+        print(f"{name}:")
+        for row in own:
+            print(f"  --option {name}.{row['option']}=VALUE  default {row['default']}")
+            print(f"      values: {row['values']}")
+            print(f"      {row['doc']}")
+    names = ", ".join(n for n in backend_names() if not get_backend(n).options)
+    print(f"\nno options: {names}")
     return EXIT_OK
 
 
@@ -138,16 +164,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from ..analysis.memory_plan import memory_plans
     from ..analysis.pte_file import inspect_pte
 
     with clean_stdout(args.json) as out:
         try:
             report = inspect_pte(args.file)
+            plans = memory_plans(args.file) if getattr(args, "memory", False) else None
         except PteFormatError as exc:
             if args.json:
                 print(json.dumps({"file": args.file, "error": str(exc)}), file=out)
             else:
                 print(f"etwb inspect: {exc}", file=sys.stderr)
             return EXIT_FAILED
-        print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary(), file=out)
+        if args.json:
+            data = report.to_dict()
+            if plans is not None:
+                data["memory_plans"] = [plan.to_dict() for plan in plans]
+            print(json.dumps(data, indent=2), file=out)
+        else:
+            print(report.summary(), file=out)
+            if plans is not None:
+                print("memory plan (planned tensors and their lifetimes):", file=out)
+                print("\n".join(plan.summary() for plan in plans), file=out)
     return EXIT_OK

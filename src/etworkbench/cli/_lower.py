@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..errors import UsageError
 from ..progress import Progress
@@ -18,12 +19,25 @@ def cmd_lower(args: argparse.Namespace) -> int:
         raise UsageError("--calibration is for quantized lowering; drop --preview")
     if args.run and args.preview:
         raise UsageError("--run needs a compiled program; drop --preview")
+    if getattr(args, "dynamic", None):  # --dynamic x:0=1..8: bad syntax is exit 2, before work
+        from ..models._dynamic import parse_dynamic
+
+        args.dynamic_shapes = parse_dynamic(args.dynamic, "--dynamic")
+    if getattr(args, "backend_options", None):  # --option B.K=V: checked before any work
+        from ..backends import normalize_options
+        from ..backends._options import parse_assignments
+
+        args.options = normalize_options(parse_assignments(args.backend_options), args.backends)
     if args.run and args.repeats < 1:
         raise UsageError(f"--repeats must be >= 1, got {args.repeats}")
     if args.run_precision:  # OpenVINO fixes it when its CPU plugin first loads: before lowering
         from ..backends.openvino import set_host_precision
 
         set_host_precision("f32" if args.run_precision == "f32" else "cpu-default")
+    if getattr(args, "model_explorer", None):  # before any work, like --out
+        from .._io import check_writable_dir
+
+        check_writable_dir(args.model_explorer, "--model-explorer")
     check_paths(
         out=None if args.preview else args.out,  # a preview writes nothing
         cache=not (args.no_cache or args.preview),
@@ -44,13 +58,23 @@ def _lower_and_report(args: argparse.Namespace, out) -> int:
         common["calibration"] = args.calibration
     if args.exclude_ops:
         common["exclude_ops"] = args.exclude_ops
+    dynamic = getattr(args, "dynamic_shapes", None)
+    if dynamic:
+        common["dynamic_shapes"] = dynamic
+    if getattr(args, "options", None):
+        common["options"] = args.options
     if args.no_cache:
         common["cache"] = False
     if args.preview:
         from ..lowering import preview
 
         report = preview(
-            args.model, args.backends, priority=args.priority, exclude_ops=args.exclude_ops
+            args.model,
+            args.backends,
+            priority=args.priority,
+            exclude_ops=args.exclude_ops,
+            dynamic_shapes=dynamic,
+            options=getattr(args, "options", None),
         )
     elif args.jobs or args.timeout or args.memory_limit:
         from ..lowering._workers import lower_in_workers
@@ -75,10 +99,21 @@ def _lower_and_report(args: argparse.Namespace, out) -> int:
                 repeats=args.repeats, profile=args.profile, precision=args.run_precision
             )
             run_failed |= run.status == "failed"
+            if dynamic:  # min / middle / max of the dynamic dims, each against eager
+                rows = result.check_dynamic()
+                # a program that runs here but not at some size of its range: a failure
+                run_failed |= run.ok and not all(row.ran for row in rows)
+    explorer = []
+    if getattr(args, "model_explorer", None):
+        from ..views.model_explorer import write
+
+        explorer = write([r for r in report.results if r.ok], args.model_explorer)
     if args.json:
         print(report.to_json(), file=out, flush=True)
     else:
         print(report.summary(), file=out)
+    for path in explorer:  # with --json, stdout carries only the JSON
+        print(f"Model Explorer: {path}", file=sys.stderr if args.json else out, flush=True)
         if args.run and args.profile:
             from ..views.tradeoff import profile_table
 

@@ -17,6 +17,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backends", help="the backend table: available here or why not")
     p.add_argument("--json", action="store_true", help="print JSON objects")
+    p.add_argument(
+        "--options",
+        action="store_true",
+        help="list each backend's compile options (etwb lower --option) with defaults, "
+        "values and docs",
+    )
     p.set_defaults(func=cmd_backends)
 
     p = sub.add_parser("models", help="the built-in model zoo")
@@ -79,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print one JSON object instead of the summary"
     )
     p.add_argument(
+        "--model-explorer",
+        default=None,
+        metavar="DIR",
+        help="also write each program's partitioned graph for Google's Model Explorer "
+        "(<model>_<backend>.json + _nodedata.json; for graphs too big for graphviz)",
+    )
+    p.add_argument(
         "--preview",
         action="store_true",
         help="placement and reasons only: partition without compiling, write nothing",
@@ -115,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="OP",
         help="keep this op on CPU in every backend, e.g. aten.mean.dim (repeatable)",
+    )
+    p.add_argument(
+        "--option",
+        dest="backend_options",
+        action="append",
+        default=[],
+        metavar="BACKEND.KEY=VALUE",
+        help="a backend compile option, e.g. coreml.compute_unit=CPU_ONLY or "
+        "xnnpack.per_op_mode=true (repeatable; etwb backends --options lists them)",
+    )
+    p.add_argument(
+        "--dynamic",
+        action="append",
+        default=[],
+        metavar="INPUT:DIM=MIN..MAX",
+        help="make an input dim dynamic, e.g. x:0=1..8 (input: a forward() argument name or "
+        "position; repeatable); with --run each program also runs at min, middle and max",
     )
     p.add_argument(
         "--run",
@@ -164,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="report an existing .pte: delegates, CPU operators, sizes")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--memory",
+        action="store_true",
+        help="add the memory plan over time: each planned tensor's bytes and lifetime",
+    )
     p.set_defaults(func=cmd_inspect)
 
     from ..conformance._cli import add_conformance_parser  # etwb conformance (its own package)

@@ -41,6 +41,8 @@ def workbench_lower(case: Case, target: Target) -> tuple[Side, bytes | None]:
         "priority": target.priority,
         "cache": True,
     }
+    if target.options:
+        options["options"] = target.options
     try:
         result = lower(module, list(target.backends), **options)[target.lowering_label]
     except Exception as exc:  # the API refused the case (e.g. inputs it cannot take yet)
@@ -94,6 +96,7 @@ def _preview_counts(side: Side, case: Case, target: Target) -> None:
             example_inputs=args,
             example_kwargs=kwargs,
             priority=target.priority,
+            options=target.options,
         )
         placed = result[target.lowering_label]
         if placed.status != "ok":

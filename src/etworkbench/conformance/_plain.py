@@ -5,7 +5,8 @@ one pass over the example inputs, `convert_pt2e`, export again) -> `to_edge_tran
 with the partitioners of every backend of the target in order -> `get_delegation_info` ->
 `to_executorch`, on a freshly built module. The quantizer, partitioner objects and
 `EdgeCompileConfig` are the backends' own (`get_backend(b).schemes/partitioners/
-edge_compile_config()`), so both sides make the same executorch calls; everything between
+edge_compile_config()`, partitioners built with the target's backend options), so both sides
+make the same executorch calls; everything between
 them (shared export, caching, workers, reason capture) is what the comparison checks.
 """
 
@@ -17,6 +18,7 @@ import traceback
 from typing import Any
 
 from .._compat.output import route_stderr
+from ..backends._options import of_backend
 from ._cases import Case
 from ._sides import Side, first_line, sha256
 from ._targets import Target
@@ -41,7 +43,9 @@ def _export(module: Any, args: tuple, kwargs: dict) -> Any:
         return torch.export.export(module, args, kwargs=kwargs)
 
 
-def plain_quantize(scheme: Any, module: Any, args: tuple, kwargs: dict) -> Any:
+def plain_quantize(
+    scheme: Any, module: Any, args: tuple, kwargs: dict, quantizer_options: Any = None
+) -> Any:
     """The PT2E flow of executorch's quantization docs, calibrated once on the example inputs."""
     import copy
 
@@ -57,7 +61,7 @@ def plain_quantize(scheme: Any, module: Any, args: tuple, kwargs: dict) -> Any:
     if scheme.pt2e is not None:  # the backend's own driver (e.g. nncf for OpenVINO)
         converted = scheme.pt2e(captured, [args])
     else:
-        prepared = prepare_pt2e(captured, scheme.quantizer())
+        prepared = prepare_pt2e(captured, scheme.make_quantizer(quantizer_options))
         with torch.no_grad():
             prepared(*args, **kwargs)
         converted = convert_pt2e(prepared, **dict(scheme.convert_kwargs))
@@ -96,11 +100,16 @@ def plain_lower(case: Case, target: Target) -> tuple[Side, bytes | None]:
         except Exception as exc:
             return fail("export", exc)
         try:
-            program = plain_quantize(scheme, module, args, kwargs)
+            resolved = group[0].resolve_options(of_backend(target.options, group[0].name))
+            program = plain_quantize(scheme, module, args, kwargs, resolved)
         except Exception as exc:
             return fail("quantize", exc)
     options: dict[str, Any] = {
-        "partitioner": [p for backend in group for p in backend.partitioners(target.scheme)]
+        "partitioner": [
+            p
+            for backend in group
+            for p in backend.partitioners(target.scheme, of_backend(target.options, backend.name))
+        ]
     }
     config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
     if config is not None:

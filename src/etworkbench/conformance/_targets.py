@@ -16,6 +16,9 @@ from ..errors import UsageError
 class Target:
     backends: tuple[str, ...]
     scheme: str
+    # normalized backend compile options (`backends._options`): both sides build their
+    # partitioners with them; () is each backend's default
+    options: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def label(self) -> str:

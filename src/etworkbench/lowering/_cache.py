@@ -57,13 +57,21 @@ def _versions() -> str:
 
 def model_fingerprint(spec: Any, exported: Any = None) -> str:
     """Zoo models are deterministic by name (fixed seed, no weights); others are keyed by their
-    exported program (`_fingerprint`), so `exported` is required for them."""
+    exported program (`_fingerprint`), so `exported` is required for them. Dynamic dims are
+    part of both: a zoo name's program depends on them, and a user module's program holds them
+    (its ranges and symbolic shapes), recorded again here so no spelling can collide."""
+    from ..models._dynamic import key_text
+
+    dims = tuple(getattr(spec, "dynamic_shapes", ()) or ())
+    dynamic = f";dynamic={key_text(dims)}" if dims else ""
     if spec.source == "zoo":
-        return f"zoo:{spec.name}"
+        return f"zoo:{spec.name}{dynamic}"
     if exported is None:
         raise ValueError(f"{spec.name}: a user module is keyed by its exported program")
-    return "program:" + program_fingerprint(
-        exported, spec.example_inputs, getattr(spec, "example_kwargs", None)
+    return (
+        "program:"
+        + program_fingerprint(exported, spec.example_inputs, getattr(spec, "example_kwargs", None))
+        + dynamic
     )
 
 

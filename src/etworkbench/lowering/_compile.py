@@ -15,6 +15,7 @@ from typing import Any
 from ..analysis.placement import analyze_placement
 from ..backends import Backend, Reasons
 from ..backends._base import op_name
+from ..backends._options import of_backend
 from ..progress import Progress, ProgressCallback
 from ._exclude import exclude_partitioner, excluded_reason
 from ._quantize import ModelExportFailed, quantize
@@ -41,11 +42,13 @@ def lower_group(
     calib: Any,
     notify: ProgressCallback,
     exclude: Any = (),
+    options: Any = (),
 ) -> None:
     """Lower `spec` for the backends of `group` into `result` (raises `StageFailure`).
 
     `exported(label)` hands out the shared float export; `calib` is the user's calibration
-    (None: the example inputs); `exclude` the ops kept on CPU.
+    (None: the example inputs); `exclude` the ops kept on CPU; `options` the normalized
+    backend options (`backends._options`), handed to each backend's partitioner factory.
     """
     from executorch.exir import to_edge_transform_and_lower
 
@@ -64,16 +67,22 @@ def lower_group(
                 notify(Progress(label, "calibrate", done, total))
 
         try:
-            program = quantize(spec, scheme_def, batches, calibrated)
+            resolved = group[0].resolve_options(of_backend(options, group[0].name))
+            program = quantize(spec, scheme_def, batches, calibrated, resolved)
         except ModelExportFailed as failed:
-            raise StageFailure(triage("export", failed.original, op_name)) from failed.original
+            from ._dynamic_export import explain_export
+
+            failure = explain_export(
+                triage("export", failed.original, op_name), failed.original, spec
+            )
+            raise StageFailure(failure) from failed.original
         except Exception as exc:
             raise StageFailure(triage("quantize", exc, op_name)) from exc
         result.timings_s["quantize"] = round(time.perf_counter() - start, 4)
 
     notify(Progress(label, "to_edge+partition"))
     try:
-        partitioners = [p for backend in group for p in backend.partitioners(scheme)]
+        partitioners = group_partitioners(group, scheme, options)
     except Exception as exc:
         raise StageFailure(triage("partition", exc, op_name)) from exc
     excluded: dict[str, tuple[str, bool]] = {}  # node name -> (op spec, backend had taken it)
@@ -123,6 +132,15 @@ def lower_group(
     result.timings_s["to_executorch"] = round(time.perf_counter() - start, 4)
     result.attach_program(buffer)
     result.sizes = _sizes(result, edge, executorch_program)
+
+
+def group_partitioners(group: list[Backend], scheme: str, options: Any = ()) -> list[Any]:
+    """Every backend's partitioners in order, each built with its own options."""
+    return [
+        partitioner
+        for backend in group
+        for partitioner in backend.partitioners(scheme, of_backend(options, backend.name))
+    ]
 
 
 def capture_all(group: list[Backend], reasons: Reasons) -> contextlib.AbstractContextManager:

@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..backends import normalize_options
 from ..backends._base import op_name
+from ..backends._options import describe, for_program
 from ..errors import UsageError
 from ..models import ModelSpec, load_model
 from ..progress import Progress, ProgressCallback, ignore
@@ -43,16 +45,28 @@ def lower_here(
     progress: ProgressCallback | None = None,
     cache: bool = True,
     exclude_ops: Sequence[str] | None = None,
+    dynamic_shapes: Any = None,
     stop: Callable[[], bool] | None = None,
     shared: Any = None,
+    options: Any = None,
 ) -> LoweringReport:
     """`lower()` in this process (arguments as there). `shared`: a forked worker's inherited
     `shared_float_export`, used instead of exporting."""
     excluded_ops = normalize_exclude_ops(exclude_ops)
+    options = normalize_options(options, backends)
     # A zoo model is keyed by name: with the cache on it is built only if something is lowered.
-    spec = load_model(model, example_inputs, name, lazy=cache, example_kwargs=example_kwargs)
+    spec = load_model(
+        model,
+        example_inputs,
+        name,
+        lazy=cache,
+        example_kwargs=example_kwargs,
+        dynamic_shapes=dynamic_shapes,
+    )
     groups = program_groups(backends, priority)
     schemes = [scheme_for(group, quantization) for group in groups]
+    # each program's options, checked against its scheme before anything is lowered
+    group_options = [for_program(options, g, s) for g, s in zip(groups, schemes, strict=True)]
     notify = progress or ignore
     calib = user_calibration(calibration, groups, schemes, spec)
     report = LoweringReport(spec.name, *model_facts(spec, cache), [])
@@ -87,6 +101,7 @@ def lower_here(
             report.not_started = ["+".join(b.name for b in g) for g in groups[index:]]
             break
         result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name)
+        result.options = describe(group_options[index])
         result.attach_model(spec)
         report.results.append(result)
         if mark_unavailable(result, group):
@@ -95,13 +110,16 @@ def lower_here(
             result.calibration_batches = len(calib.batches) if calib else 1
             result.calibration_source = calib.source if calib else "example inputs"
         key = (
-            cache_key(model_key(label), result.backends, scheme, excluded_ops, calib)
+            cache_key(
+                model_key(label), result.backends, scheme, excluded_ops, calib, group_options[index]
+            )
             if cache
             else None
         )
         try:
             if not (key and _from_cache(key, result, notify)):
-                lower_group(spec, group, scheme, result, exported, calib, notify, excluded_ops)
+                own = group_options[index]
+                lower_group(spec, group, scheme, result, exported, calib, notify, excluded_ops, own)
                 if key:
                     result.attach_answer(answer_of(result, spec))  # a hit must still give it
                     ProgramCache().put(key, result)
@@ -122,13 +140,18 @@ def lower_here(
     return report
 
 
-def cache_key(model_key: str | None, backends: list[str], scheme: str, excluded_ops, calib):
-    """None when the model cannot be keyed (its export failed or holds an unhashable value)."""
+def cache_key(
+    model_key: str | None, backends: list[str], scheme: str, excluded_ops, calib, options=()
+):
+    """None when the model cannot be keyed (its export failed or holds an unhashable value).
+    `options`: the program's normalized non-default backend options (none: today's key)."""
     if model_key is None:
         return None
     extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
     if calib is not None:
         extra += f";calibration={calib.digest}"
+    if options:
+        extra += ";options=" + ",".join(sorted(describe(options)))
     return program_key(model_key, backends, scheme, extra)
 
 
@@ -160,6 +183,7 @@ def shared_float_export(
     cache: bool,
     exclude_ops: Sequence[str] | None,
     calibration: Any,
+    options: Any = (),
 ) -> Any:
     """The exported, functionalized program that `lower(...)` calls with these arguments share.
 
@@ -169,6 +193,7 @@ def shared_float_export(
     """
     groups = program_groups(backends, priority)
     excluded_ops = normalize_exclude_ops(exclude_ops)
+    options = normalize_options(options, backends)
     needed, shared = False, None
     for group in groups:
         scheme = scheme_for(group, quantization)
@@ -181,7 +206,8 @@ def shared_float_export(
                     return shared
             model_key = model_fingerprint(spec) if spec.source == "zoo" else shared.fingerprint
             names = [b.name for b in group]
-            key = cache_key(model_key, names, scheme, excluded_ops, calibration)
+            own = for_program(options, group, scheme)
+            key = cache_key(model_key, names, scheme, excluded_ops, calibration, own)
             if key and ProgramCache().has(key):
                 continue
         if group[0].schemes[scheme].float_export:
@@ -220,19 +246,16 @@ def _export(spec: ModelSpec) -> Any:
     import io
     import sys
 
-    import torch
-
     from .._compat.output import route_stderr
+    from ._dynamic_export import explain_export, export_spec
 
     # torch prints the partial graph of a failed export to stderr; the failure says it better.
     captured = io.StringIO()
     try:
         with route_stderr(captured):
-            program = torch.export.export(
-                spec.module, tuple(spec.example_inputs), kwargs=dict(spec.example_kwargs)
-            )
+            program = export_spec(spec)  # with its dynamic dims, if any
     except Exception as exc:
         failure = lead_with_summary(triage("export", exc, op_name), spec.describe_inputs())
-        raise StageFailure(failure) from exc
+        raise StageFailure(explain_export(failure, exc, spec)) from exc
     sys.stderr.write(captured.getvalue())
     return program

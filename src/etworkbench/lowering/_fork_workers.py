@@ -72,6 +72,7 @@ def _hub(request: LowerRequest, jobs: list, limit: int, channel: Connection, wri
             cache=request.cache,
             exclude_ops=request.exclude_ops,
             calibration=request.calibration,
+            options=request.options,
         )
     except BaseException:  # noqa: BLE001 - e.g. a usage error: every worker reports it itself
         shared = None

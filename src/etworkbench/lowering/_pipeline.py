@@ -9,11 +9,12 @@ process by `_engine`, or with `jobs` in worker processes by `_workers`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._io import check_out_dir
+from ..backends import normalize_options
 from ..progress import ProgressCallback
 from ._engine import lower_here
 from ._fork_workers import can_fork
@@ -38,8 +39,10 @@ def lower(
     progress: ProgressCallback | None = None,
     cache: bool = True,
     exclude_ops: Sequence[str] | None = None,
+    dynamic_shapes: Any = None,
     stop: Callable[[], bool] | None = None,
     jobs: int | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> LoweringReport:
     """Lower `model` for each backend (or one ordered priority list) and explain the result.
 
@@ -48,6 +51,9 @@ def lower(
     as `<model>_<backend>[_<scheme>].pte` when it is given. With `cache=True` a program already
     lowered with the same model, inputs, backends, scheme and versions is served from disk.
     `exclude_ops` (e.g. ["aten.mean.dim"]) keeps those ops on CPU in every backend.
+    `dynamic_shapes` makes input dims dynamic: `{"x": {0: (1, 8)}}` or torch.export's own form
+    with `Dim`s (see `models._dynamic`); `result.check_dynamic()` then runs each program at
+    the ranges' min, middle and max.
     `calibration` (static schemes) is an iterable of input tuples, a tensor, or a `torch.save`
     file of them (see _calibration); by default they calibrate on the example inputs.
     `progress(event)` is called with a `Progress(backend, stage, done, total)` each time a
@@ -57,9 +63,13 @@ def lower(
     `jobs` lowers several programs at once in worker processes (0: as many as cores and memory
     allow; see `_workers`): the export is still shared, a crash stays in its worker, and `stop()`
     kills the running workers (their results say "Cancelled"). None or 1: in this process.
+    `options` are backend compile options, `{"coreml": {"compute_unit": "CPU_ONLY"}}` or
+    `{"coreml.compute_unit": "CPU_ONLY"}` (see `etwb backends --options`), checked here before
+    anything is lowered; they are part of the cache key.
     """
     check_out_dir(out_dir)  # an unwritable out_dir is a UsageError now, not after lowering
-    options: dict[str, Any] = dict(
+    backend_options = normalize_options(options, backends)  # a UsageError before any work
+    common: dict[str, Any] = dict(
         example_inputs=example_inputs,
         example_kwargs=example_kwargs,
         name=name,
@@ -69,12 +79,14 @@ def lower(
         cache=cache,
         exclude_ops=exclude_ops,
         calibration=calibration,
+        dynamic_shapes=dynamic_shapes,
+        options=backend_options,
     )
     if jobs is not None and jobs != 1 and _worth_workers(model, backends, priority):
         return lower_in_workers(
-            model, backends, quantization, jobs=jobs or None, cancelled=stop, **options
+            model, backends, quantization, jobs=jobs or None, cancelled=stop, **common
         )
-    return lower_here(model, backends, quantization, stop=stop, **options)
+    return lower_here(model, backends, quantization, stop=stop, **common)
 
 
 def _worth_workers(model: Any, backends: Sequence[str] | str, priority: bool) -> bool:

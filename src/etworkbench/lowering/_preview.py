@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..analysis.placement import analyze_tagged
-from ..backends import Reasons
+from ..backends import Reasons, normalize_options
 from ..backends._base import op_name
+from ..backends._options import describe, for_program, of_backend
 from ..models import load_model
 from ._cache import model_facts, model_fingerprint
-from ._compile import capture_all, reason_finder
+from ._compile import capture_all, group_partitioners, reason_finder
 from ._exclude import exclude_partitioner, normalize_exclude_ops
 from ._fingerprint import Unkeyable
 from ._programs import mark_unavailable, program_groups, scheme_for
@@ -38,7 +39,7 @@ from ._triage import triage
 
 _MEMORY = 8  # models whose exports / decompositions stay in memory
 _exports: OrderedDict[str, Any] = OrderedDict()
-_decomposed: OrderedDict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = OrderedDict()
+_decomposed: OrderedDict[tuple, Any] = OrderedDict()  # (model, backends, excluded, options)
 
 
 def _remember(store: OrderedDict, key: Any, build) -> Any:
@@ -62,26 +63,38 @@ def preview(
     priority: bool = False,
     name: str | None = None,
     exclude_ops: Sequence[str] | None = None,
+    dynamic_shapes: Any = None,
+    options: Any = None,
 ) -> LoweringReport:
     """Placement of `model` for each backend (float schemes), without preprocess or .pte.
 
     Results have `preview=True`, a `placement` with reasons, and no buffer or sizes.
-    `exclude_ops` keeps those ops on CPU exactly as `lower(..., exclude_ops=...)` would.
+    `exclude_ops` keeps those ops on CPU exactly as `lower(..., exclude_ops=...)` would;
+    `dynamic_shapes` makes input dims dynamic as in `lower()`; `options` are backend
+    compile options as `lower(..., options=...)` takes them.
     """
 
     excluded_ops = normalize_exclude_ops(exclude_ops)
+    options = normalize_options(options, backends)  # a UsageError before the model is built
 
     spec = load_model(  # built only if not in memory
-        model, example_inputs, name, lazy=True, example_kwargs=example_kwargs
+        model,
+        example_inputs,
+        name,
+        lazy=True,
+        example_kwargs=example_kwargs,
+        dynamic_shapes=dynamic_shapes,
     )
     groups = program_groups(backends, priority)
+    own_options = [for_program(options, group, scheme_for(group, None)) for group in groups]
     report = LoweringReport(spec.name, *model_facts(spec, disk=False), [])
     shared_export: list[Any] = []  # (key, SharedExport), or the export's exception
-    for group in groups:
+    for group, own in zip(groups, own_options, strict=True):
         label = "+".join(b.name for b in group)
         scheme = scheme_for(group, None)
         result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name)
         result.preview = True
+        result.options = describe(own)
         report.results.append(result)
         if mark_unavailable(result, group):
             continue
@@ -99,12 +112,12 @@ def preview(
             result.timings_s["export"] = round(time.perf_counter() - start, 4)
             stage = "to_edge"
             start = time.perf_counter()
-            key = (fingerprint, tuple(b.name for b in group), tuple(excluded_ops))
+            key = (fingerprint, tuple(b.name for b in group), tuple(excluded_ops), own)
             if fingerprint is not None and key in _decomposed:
                 _decomposed.move_to_end(key)
                 program = copy_program(_decomposed[key])
             else:
-                program = _decompose(group, scheme, exported, excluded_ops)
+                program = _decompose(group, scheme, exported, excluded_ops, own)
                 if fingerprint is not None and copies_are_faithful(program):  # else not kept
                     _remember(_decomposed, key, lambda p=program: p)
                     program = copy_program(program)
@@ -116,7 +129,8 @@ def preview(
             excluded: dict[str, tuple[str, bool]] = {}
             with capture_all(group, reasons):
                 for backend in group:
-                    for index, partitioner in enumerate(backend.partitioners(scheme)):
+                    built = backend.partitioners(scheme, of_backend(own, backend.name))
+                    for index, partitioner in enumerate(built):
                         if excluded_ops:
                             partitioner = exclude_partitioner(partitioner, excluded_ops, excluded)
                         _tag(partitioner, program, backend.name, index, owners)
@@ -127,6 +141,10 @@ def preview(
         except Exception as exc:
             result.status = "failed"
             result.error = triage(stage, exc, op_name)
+            if stage == "export":
+                from ._dynamic_export import explain_export
+
+                result.error = explain_export(result.error, exc, spec)
     return report
 
 
@@ -152,21 +170,21 @@ def _shared_export_of(spec: Any) -> tuple[str | None, SharedExport]:
 
 
 def _export_of(spec: Any) -> Any:
-    import torch
+    from ._dynamic_export import export_spec
 
-    return torch.export.export(
-        spec.module, tuple(spec.example_inputs), kwargs=dict(spec.example_kwargs)
-    )
+    return export_spec(spec)  # with its dynamic dims, if any
 
 
-def _decompose(group: list, scheme: str, shared: SharedExport, exclude: list[str]) -> Any:
+def _decompose(
+    group: list, scheme: str, shared: SharedExport, exclude: list[str], options: Any = ()
+) -> Any:
     """The edge program `to_edge_transform_and_lower` would partition, from the shared export."""
     from executorch.exir import EdgeCompileConfig
 
     from .._compat import internals_supported
     from .._compat.executorch import gen_edge_manager_for_partitioners
 
-    partitioners = [p for backend in group for p in backend.partitioners(scheme)]
+    partitioners = group_partitioners(group, scheme, options)
     if exclude:  # excluded ops are decomposed as usual, so the program differs
         partitioners = [exclude_partitioner(p, exclude, {}) for p in partitioners]
     config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 CalibrationProgress = Callable[[int, int], None]  # (batches done, total)
@@ -17,11 +17,11 @@ class ModelExportFailed(Exception):
         self.original = original
 
 
-def _export_model(module: Any, inputs: tuple, kwargs: dict) -> Any:
-    import torch
+def _export_model(spec: Any, module: Any) -> Any:
+    from ._dynamic_export import export_spec
 
     try:
-        return torch.export.export(module, inputs, kwargs=kwargs)
+        return export_spec(spec, module)  # the example inputs, with the spec's dynamic dims
     except Exception as exc:
         raise ModelExportFailed(exc) from exc
 
@@ -31,6 +31,7 @@ def quantize(
     scheme: Any,
     batches: list[tuple],
     progress: CalibrationProgress | None = None,
+    quantizer_options: Mapping[str, Any] | None = None,
 ) -> Any:
     """Return an ExportedProgram of `spec.module` quantized with `scheme`.
 
@@ -45,24 +46,26 @@ def quantize(
     if scheme.transform is not None:
         module = scheme.transform(copy_module(module), inputs)
     if scheme.quantizer is None:
-        return _export_model(module, inputs, kwargs)
+        return _export_model(spec, module)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    exported = _export_model(module, inputs, kwargs)
+    from ._dynamic_export import export_spec
+
+    exported = _export_model(spec, module)
     captured = exported.module(**dict(scheme.capture_kwargs))
     report = progress or (lambda done, total: None)
     if scheme.pt2e is not None:  # the backend's own driver iterates the batches itself
         report(0, len(batches))
         converted = scheme.pt2e(captured, batches)
         report(len(batches), len(batches))
-        return torch.export.export(converted, inputs, kwargs=kwargs)
-    prepared = prepare_pt2e(captured, scheme.quantizer())
+        return export_spec(spec, converted)
+    prepared = prepare_pt2e(captured, scheme.make_quantizer(quantizer_options))
     with torch.no_grad():
         for done, batch in enumerate(batches, start=1):
             prepared(*batch, **getattr(batch, "kwargs", kwargs))
             report(done, len(batches))
     converted = convert_pt2e(prepared, **dict(scheme.convert_kwargs))
-    return torch.export.export(converted, inputs, kwargs=kwargs)
+    return export_spec(spec, converted)
 
 
 def copy_module(module: Any) -> Any:

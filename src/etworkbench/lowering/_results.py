@@ -68,8 +68,13 @@ class BackendResult:
     cached: bool = False  # served from the on-disk cache (timings are the original lowering's)
     preview: bool = False  # placement only: partitioned, not compiled; no .pte
     run_report: Any = None  # a RunReport after .run(); None when not run
+    dynamic_checks: list | None = None  # DynamicCheck rows after .check_dynamic(); None: not run
     calibration_batches: int | None = None  # static schemes: how many batches were observed
     calibration_source: str | None = None  # "example inputs", "iterable" or the file path
+    # The backend compile options in effect that differ from the defaults, as
+    # "backend.key=value" (e.g. "coreml.compute_unit=CPU_ONLY"); () is the default lowering.
+    # Options left at their default ("auto": the scheme decides) are not listed.
+    options: tuple[str, ...] = ()
     _pte_data: bytes | None = field(default=None, repr=False)
     _pte_file: Any = field(default=None, repr=False, compare=False)  # a cache hit's open .pte
     _model_spec: Any = field(default=None, repr=False)
@@ -190,12 +195,28 @@ class BackendResult:
         self.run_report = run_program(self, **kwargs)
         return self.run_report
 
+    def to_model_explorer(self, directory: str | os.PathLike) -> list[Path]:
+        """Write this program's graph and node data for Google's Model Explorer (the viewer for
+        graphs too big for graphviz; `views.model_explorer`): the paths written."""
+        from ..views.model_explorer import write
+
+        return write(self, directory)
+
+    def check_dynamic(self, seed: int = 0) -> list:
+        """Run the .pte at the min, middle and max of the model's dynamic dims and compare each
+        with eager (see `runtime.check_dynamic`): `DynamicCheck` rows, stored as
+        `dynamic_checks`; [] when the model has no dynamic dims."""
+        from ..runtime import check_dynamic
+
+        self.dynamic_checks = check_dynamic(self, seed=seed)
+        return self.dynamic_checks
+
     def summary_line(self) -> str:
         if self.status == "ok" and self.preview:
             seconds = sum(self.timings_s.values())
             return (
                 f"{self.backend}: preview  {self.placement.counts.describe()}  "
-                f"{seconds:.2f} s  (not compiled)"
+                f"{seconds:.2f} s  (not compiled){self._options_note()}"
             )
         if self.status == "ok":
             total = sum(v for k, v in self.timings_s.items() if k != "cache_load")
@@ -214,13 +235,17 @@ class BackendResult:
             )
             return (
                 f"{self.backend}: ok  {size}  {self.placement.counts.describe()}  "
-                f"{took}{calibrated}  -> {where}"
+                f"{took}{calibrated}{self._options_note()}  -> {where}"
             )
         if self.status == "unavailable":
             return f"{self.backend}: unavailable: {self.reason}" + (
                 f" (hint: {self.hint})" if self.hint else ""
             )
-        return f"{self.backend}: failed: {self.error.one_line if self.error else 'unknown error'}"
+        what = self.error.one_line if self.error else "unknown error"
+        return f"{self.backend}: failed{self._options_note(', ')}: {what}"
+
+    def _options_note(self, lead: str = "  ") -> str:
+        return f"{lead}options {' '.join(self.options)}" if self.options else ""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape `etwb lower --json` prints for each backend.
@@ -272,6 +297,7 @@ class BackendResult:
             }
             if self.sizes
             else None,
+            "options": dict(entry.split("=", 1) for entry in self.options),
             "timings_s": dict(self.timings_s),
             "cached": self.cached,
             "calibration": {
@@ -284,6 +310,9 @@ class BackendResult:
             "reason": self.reason or None,
             "hint": self.hint or None,
             "run": self.run_report.to_dict() if self.run_report is not None else None,
+            "dynamic": [dataclasses.asdict(row) for row in self.dynamic_checks]
+            if self.dynamic_checks is not None
+            else None,
         }
 
 
@@ -333,6 +362,8 @@ class LoweringReport:
                 lines.append("    " + r.error.exclude_hint)
             if r.run_report is not None:
                 lines.append("    " + r.run_report.summary_line())
+            for row in r.dynamic_checks or ():
+                lines.append("    dynamic " + row.line())
         if self.not_started:
             lines.append("  cancelled; not started: " + ", ".join(self.not_started))
         return "\n".join(lines)
@@ -347,8 +378,18 @@ class LoweringReport:
             "not_started": list(self.not_started),
         }
 
+    def check_dynamic(self, seed: int = 0) -> list:
+        """Every program's `check_dynamic()` rows, in result order."""
+        return [row for r in self.results for row in r.check_dynamic(seed=seed)]
+
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+    def to_model_explorer(self, directory: str | os.PathLike) -> list[Path]:
+        """Model Explorer files of every program with a graph (`BackendResult.to_model_explorer`)."""
+        from ..views.model_explorer import write
+
+        return write(self, directory)
 
     def _repr_pretty_(self, printer, cycle) -> None:  # IPython
         printer.text(self.summary())

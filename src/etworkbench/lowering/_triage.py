@@ -27,6 +27,11 @@ _LIBRARY_DIRS = tuple(
 
 # executorch's message when an op a partitioner kept from decomposition was left undelegated.
 _KEPT_BUT_REFUSED = "was not decomposed or delegated"
+# coremltools' wordings of "this needs a newer deployment target" (state, iOS18 ops, ...)
+_COREML_TARGET = re.compile(
+    r"minimum_deployment_target\W{0,2}[^.]{0,30}?(?:coremltools\.target\.|ct\.target\.|to )"
+    r"(iOS\d+)"
+)
 
 
 @dataclass
@@ -117,6 +122,14 @@ def lead_with_summary(failure: Failure, inputs: str) -> Failure:
             f"the backend asked to keep {which} whole (not decomposed) but then did not take "
             f"this node{at}, so no CPU kernel can run it; exclude the op so it is decomposed "
             "and runs on CPU"
+        )
+    elif (needs := _COREML_TARGET.search(text)) is not None:
+        target = needs.group(1)
+        head = (  # the option first: it must survive `one_line`'s cut
+            f"Core ML needs minimum_deployment_target {target} or later for this model: pass "
+            f"--option coreml.minimum_deployment_target={target} (Python: options="
+            f"{{'coreml': {{'minimum_deployment_target': '{target}'}}}}); e.g. a stateful model "
+            "(mutable buffers) needs iOS18"
         )
     elif "mismatched dtypes" in text:
         match = re.search(r"Operator: <EdgeOpOverload: ([\w.]+)>", text)

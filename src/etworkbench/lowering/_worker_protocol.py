@@ -35,8 +35,10 @@ class LowerRequest:
     out_dir: str | None = None
     cache: bool = True
     exclude_ops: Any = None
+    dynamic_shapes: tuple = ()  # the spec's normalized DynamicDims (models._dynamic)
     calibration: Any = None  # a Calibration the caller loaded (and so checked), or None
     memory_limit: int | None = None  # bytes; forked workers inherit the hub's instead
+    options: tuple = ()  # normalized backend options: (backend, key, value) strings
     shared: Any = None  # forked workers: the hub's shared_float_export (never pickled)
 
 
@@ -138,7 +140,9 @@ def lower_one(request: LowerRequest, channel: Connection) -> None:
             out_dir=request.out_dir,
             cache=request.cache,
             exclude_ops=request.exclude_ops,
+            dynamic_shapes=request.dynamic_shapes,
             calibration=request.calibration,
+            options=[o for o in request.options if o[0] in request.backends],  # its own only
             progress=lambda progress: channel.send(ProgressMessage(progress)),
             shared=request.shared,
         )

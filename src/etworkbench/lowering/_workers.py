@@ -23,7 +23,7 @@ from typing import Any
 from ..progress import Progress, ProgressCallback, ignore
 from . import _worker_protocol as protocol
 from ._fork_workers import can_fork, run_forked
-from ._programs import program_groups, pte_filename
+from ._programs import program_groups, pte_filename, scheme_for
 from ._results import BackendResult, LoweringReport
 from ._worker_protocol import (
     CANCELLED,
@@ -57,6 +57,8 @@ def lower_in_workers(
     exclude_ops: Sequence[str] | None = None,
     calibration: Any = None,
     on_result: Callable[[BackendResult], None] | None = None,
+    options: Any = None,
+    dynamic_shapes: Any = None,
 ) -> LoweringReport:
     """Like `lower()`, but each program runs in its own worker process.
 
@@ -64,13 +66,16 @@ def lower_in_workers(
     `timeout` (seconds) and `memory_limit` (bytes) apply to each worker; `cancelled()` is polled
     and stops running workers when it returns True. `on_result(result)` is called as each
     program ends, before the others finish (a sweep writes its cell then, so an interrupt loses
-    nothing that was done).
+    nothing that was done). `options`: backend compile options, as `lower()` takes them.
     """
-    from ..backends import get_backend
+    from ..backends import get_backend, normalize_options
+    from ..backends._options import for_program
     from ..models import load_model
 
     # Validates the model in the parent: usage errors stay usage errors.
-    spec = load_model(model, example_inputs, name, example_kwargs=example_kwargs)
+    spec = load_model(
+        model, example_inputs, name, example_kwargs=example_kwargs, dynamic_shapes=dynamic_shapes
+    )
     checked = None  # loaded here once: a bad calibration file is a usage error, not N failures
     if calibration is not None:
         from ._calibration import load_calibration
@@ -88,9 +93,13 @@ def lower_in_workers(
         out_dir=str(out_dir) if out_dir else None,
         cache=cache,
         exclude_ops=exclude_ops,
+        dynamic_shapes=spec.dynamic_shapes,  # normalized: plain, picklable
         calibration=checked,
         memory_limit=memory_limit,
+        options=normalize_options(options, backends),
     )
+    for group in program_groups(backends, priority):  # option/scheme clashes: usage, up front
+        for_program(request.options, group, scheme_for(group, quantization))
     groups = [[b.name for b in group] for group in program_groups(backends, priority)]
     jobs_list = [Job("+".join(g), g) for g in groups]
     # Slowest first (see Backend.relative_cost): the last job to start should be a short one.

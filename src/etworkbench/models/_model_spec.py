@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ._dynamic import describe_dynamic
 from ._inputs import describe
 
 if TYPE_CHECKING:  # torch is imported when a model is built, not when the package is
@@ -27,6 +28,8 @@ class ModelSpec:
     source: str = "python"  # "zoo", "file:<path>", "module:<name>", "python"
     classifier: bool = False
     example_kwargs: dict = field(default_factory=dict)
+    # Input dims the program accepts at any size in a range (`_dynamic`): plain, picklable.
+    dynamic_shapes: tuple = ()
 
     @property
     def parameter_bytes(self) -> int:
@@ -34,4 +37,6 @@ class ModelSpec:
 
     def describe_inputs(self) -> str:
         """`x: float32[1, 8, 16], state: (float32[1, 1, 32], float32[1, 1, 32]), scale=0.5`."""
-        return describe(self.module, tuple(self.example_inputs), dict(self.example_kwargs))
+        text = describe(self.module, tuple(self.example_inputs), dict(self.example_kwargs))
+        dims = getattr(self, "dynamic_shapes", ())
+        return f"{text}; dynamic {describe_dynamic(dims)}" if dims else text

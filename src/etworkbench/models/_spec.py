@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._compat.torch import is_batch_norm
 from ..errors import UsageError, choices_hint
+from ._dynamic import normalize_dynamic
 from ._inputs import check_example, describe_value
 from ._model_spec import SEED, ModelSpec
 
@@ -35,6 +36,7 @@ class LazyZooSpec(ModelSpec):
         self.name, self.source, self.classifier = entry.name, "zoo", entry.classifier
         self._entry = entry
         self.example_kwargs = {}  # zoo models take positional inputs only
+        self.dynamic_shapes = ()  # a zoo name with dynamic dims is built at once (checked)
         self._built: tuple[nn.Module, tuple] | None = None
 
     @property
@@ -200,6 +202,7 @@ def load_model(
     lazy: bool = False,
     example_kwargs: dict | None = None,
     config: dict | None = None,
+    dynamic_shapes: Any = None,
 ) -> ModelSpec:
     """Resolve a zoo name, a `file.py:factory` / `module:factory` string, or a module.
 
@@ -210,7 +213,36 @@ def load_model(
     when its module or inputs are used. `timm:NAME` / `hf:MODEL_TYPE[?key=value,...]` build
     those libraries' models offline with random weights (see _refs); `config` adds overrides to
     such a reference. Raises `UsageError` with a message that names the bad value and what to do.
+
+    `dynamic_shapes` (torch.export's form with `Dim`s, or `{"x": {0: (1, 8)}}`; see `_dynamic`)
+    makes those input dims dynamic; it is checked against the example inputs here, so a zoo
+    name with dynamic dims is built now even with `lazy=True`.
     """
+    if dynamic_shapes:  # None, {} and () are all "no dynamic dims"
+        spec = load_model(model, example_inputs, name, example_kwargs=example_kwargs, config=config)
+        return with_dynamic_shapes(spec, dynamic_shapes)
+    return _load_model(model, example_inputs, name, lazy, example_kwargs, config)
+
+
+def with_dynamic_shapes(spec: ModelSpec, dynamic_shapes: Any) -> ModelSpec:
+    """`spec` with `dynamic_shapes` checked and normalized (a copy; `spec` is not changed)."""
+    dims = normalize_dynamic(
+        dynamic_shapes, spec.module, tuple(spec.example_inputs), dict(spec.example_kwargs)
+    )
+    if tuple(getattr(spec, "dynamic_shapes", ())) == dims:
+        return spec
+    return ModelSpec(
+        spec.name,
+        spec.module,
+        tuple(spec.example_inputs),
+        spec.source,
+        spec.classifier,
+        dict(spec.example_kwargs),
+        dims,
+    )
+
+
+def _load_model(model, example_inputs, name, lazy, example_kwargs, config) -> ModelSpec:
     import torch
 
     if isinstance(model, ModelSpec):

@@ -6,6 +6,7 @@ optionally profiles it from an ETDump. `runnability(result)` says whether it can
 """
 
 from ._compare import compare_outputs
+from ._dynamic import DynamicCheck, check_dynamic
 from ._host import registered_backends, registered_operators, runnability
 from ._inputs import random_like
 from ._profile import profile_program
@@ -14,11 +15,13 @@ from ._run import run_program
 
 __all__ = [
     "NOT_RUNNABLE",
+    "DynamicCheck",
     "Latency",
     "OutputError",
     "Profile",
     "ProfileRow",
     "RunReport",
+    "check_dynamic",
     "compare_outputs",
     "profile_program",
     "random_like",

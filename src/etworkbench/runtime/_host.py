@@ -46,8 +46,28 @@ def runnability(result: Any) -> tuple[str, str] | None:
     for delegate in pte.delegates:
         if delegate.backend_id not in registered:
             return NOT_RUNNABLE, f"runtime has no {delegate.backend_id} backend registered"
+    if "OpenvinoBackend" in {d.backend_id for d in pte.delegates}:
+        absent = _absent_openvino_device(result.pte_data)
+        if absent:
+            return NOT_RUNNABLE, absent
     missing = sorted(op for op in pte.cpu_operators() if op not in registered_operators())
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         return NOT_RUNNABLE, f"runtime has no kernel for {', '.join(missing[:5])}{more}"
+    return None
+
+
+def _absent_openvino_device(pte: bytes) -> str | None:
+    """Why an OpenVINO delegate cannot run here: the device it was compiled for (compile spec
+    `device`, e.g. GPU) is not one of this host's OpenVINO devices; None when it is."""
+    from ..analysis.compile_specs import delegate_compile_specs
+    from ..backends.openvino import DeviceMissing, check_device
+
+    for delegate in delegate_compile_specs(pte):
+        device = delegate.text("device") if delegate.backend_id == "OpenvinoBackend" else None
+        if device and device != "CPU":
+            try:
+                check_device(device)
+            except DeviceMissing as missing:
+                return str(missing)
     return None

@@ -108,6 +108,8 @@ class Workbench(W.VBox):
         quantization: str | None = None,
         priority: bool | None = None,
         exclude_ops: list[str] | None = None,
+        dynamic: str | None = None,
+        options: dict | None = None,
     ) -> Workbench:
         """Set the controls as a user would; unknown names raise (and show) a UsageError."""
         c = self.controls
@@ -131,6 +133,10 @@ class Workbench(W.VBox):
                 c.scheme.value = quantization
             if exclude_ops is not None:
                 c.exclude.value = ", ".join(exclude_ops)
+            if dynamic is not None:  # "x:0=1..8, ..." as typed in "dynamic dims"
+                c.dynamic.value = dynamic
+            if options is not None:  # as lower(options=...) takes them, for ticked backends
+                c.backend_options.set(options)
         except (UsageError, ValueError) as exc:
             self.show_error(exc)
             raise
@@ -174,6 +180,18 @@ class Workbench(W.VBox):
         written = result.save(path)
         self.state.saved_to(result.backend, written)
         return written
+
+    def open_model_explorer(
+        self, backend: str | None = None, directory: str | Path | None = None, height: int = 800
+    ) -> Any:
+        """The shown results (or one backend's) in Google's Model Explorer, for graphs too big
+        for the graph tab: an IFrame of its local server (`views.model_explorer.show`)."""
+        from ..views.model_explorer import show
+
+        report = self.state.report
+        if report is None:
+            raise UsageError("nothing lowered yet: call wb.lower() or wb.preview() first")
+        return show(report[backend] if backend else report, directory, height)
 
     # -- the app ------------------------------------------------------------------------------
     def start(self, kind: str = "lower") -> threading.Thread | None:
@@ -264,6 +282,7 @@ class Workbench(W.VBox):
         target = self._python_model if model is None else model
         inputs = self._example_inputs if model is None else None
         kwargs = self._example_kwargs if model is None else None
+        dynamic = c.dynamic_shapes()  # bad text: a UsageError, shown in the app
         groups = program_groups(c.order, c.priority.value)  # the engine's own program labels
         labels = ["+".join(b.name for b in g) for g in groups]
         c.start_progress(labels)
@@ -280,6 +299,8 @@ class Workbench(W.VBox):
                 example_kwargs=kwargs,
                 priority=c.priority.value,
                 exclude_ops=c.exclude_ops(),
+                dynamic_shapes=dynamic,
+                options=c.backend_options.values(),
             )
             for result in report.results:
                 c.stage_reached(result.backend, "done" if result.status == "ok" else "failed")
@@ -310,6 +331,8 @@ class Workbench(W.VBox):
             priority=c.priority.value,
             progress=reached,
             exclude_ops=c.exclude_ops(),
+            dynamic_shapes=dynamic,
+            options=c.backend_options.values(),
             stop=self._cancel.is_set,
             jobs=0,
         )

@@ -18,6 +18,7 @@ import ipywidgets as W
 from .. import backends as B
 from ..models import list_models
 from ..progress import Progress
+from ._options_row import BackendOptionRows
 from ._state import Selection
 
 CUSTOM = "other: type a reference"
@@ -64,6 +65,7 @@ class Controls(W.VBox):
             )
             box.observe(lambda change, n=name: self._checked(n, change["new"]), "value")
             self.checks[name] = box
+        self.backend_options = BackendOptionRows(self.facts)  # a row per ticked backend
         self.availability = W.HTML(f"<small>{CHECKING} which backends lower here</small>")
         self.priority = W.ToggleButtons(
             options=[("each backend separately", False), ("one priority list (check order)", True)],
@@ -81,6 +83,14 @@ class Controls(W.VBox):
             tooltip="these ops fall back to CPU in every backend; the rest still lowers",
             style=_LABEL,
             layout={"width": "auto", "flex": "1 1 24em", "max_width": "48em"},
+        )
+        self.dynamic = W.Text(
+            description="dynamic dims",
+            placeholder="e.g. x:0=1..8 (input:dim=min..max, comma-separated)",
+            tooltip="input dims the program accepts at any size in the range; input is a "
+            "forward() argument name or position",
+            style=_LABEL,
+            layout={"width": "auto", "flex": "1 1 20em", "max_width": "36em"},
         )
         self.lower_button = W.Button(description="Lower", button_style="primary", icon="play")
         self.preview_button = W.Button(
@@ -100,9 +110,10 @@ class Controls(W.VBox):
             [
                 W.HBox([self.model, self.reference], layout=_WRAP),
                 W.HBox([W.Label("backends:"), *self.checks.values()], layout=_WRAP),
+                self.backend_options,
                 self.availability,
                 W.HBox([self.priority, self.order_label], layout=_WRAP),
-                W.HBox([self.scheme, self.exclude], layout=_WRAP),
+                W.HBox([self.scheme, self.exclude, self.dynamic], layout=_WRAP),
                 W.HBox(
                     [self.lower_button, self.preview_button, self.cancel_button, self.progress],
                     layout=_WRAP,
@@ -192,6 +203,7 @@ class Controls(W.VBox):
             if not on and name in self.order:
                 self.order.remove(name)
             self.order_label.value = "order: " + " → ".join(self.order) if self.order else ""
+            self.backend_options.show(self.order)
             self._refresh_schemes()
 
     def _schemes(self, name: str) -> list[str]:
@@ -233,6 +245,13 @@ class Controls(W.VBox):
         """The ops typed in "keep on CPU", comma or space separated (checked by the engine)."""
         return [op for op in self.exclude.value.replace(",", " ").split() if op]
 
+    def dynamic_shapes(self) -> dict:
+        """The "dynamic dims" field as `lower(dynamic_shapes=...)` takes it ({} when empty);
+        text that is not `input:dim=min..max, ...` raises a UsageError the app shows."""
+        from ..models._dynamic import parse_dynamic
+
+        return parse_dynamic(self.dynamic.value, "dynamic dims")
+
     def selection(self) -> Selection:
         """What the controls say now, as the app state's `selection`."""
         return Selection(
@@ -241,13 +260,17 @@ class Controls(W.VBox):
             priority=bool(self.priority.value),
             scheme=self.scheme.value,
             exclude_ops=tuple(self.exclude_ops()),
+            dynamic=self.dynamic.value.strip(),
+            options=self.backend_options.values(),
         )
 
     def on_selection(self, callback: Callable[[Selection], None]) -> None:
         """Call `callback(selection())` whenever a control that makes the selection changes."""
         widgets = [self.model, self.reference, self.priority, self.scheme, self.exclude]
+        widgets.append(self.dynamic)
         for widget in [*widgets, *self.checks.values()]:
             widget.observe(lambda _: callback(self.selection()), "value")
+        self.backend_options.observe_values(lambda _: callback(self.selection()))
 
     def add_exclude_op(self, op: str) -> None:
         if op not in self.exclude_ops():

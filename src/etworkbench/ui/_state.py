@@ -37,6 +37,8 @@ class Selection:
     priority: bool = False
     scheme: str | None = None
     exclude_ops: tuple[str, ...] = ()
+    dynamic: str = ""  # the "dynamic dims" text, e.g. "x:0=1..8"
+    options: tuple[tuple[str, str, str], ...] = ()  # non-default backend options, normalized
 
     def describe(self) -> str:
         model = "the Python module" if self.model is None else (self.model or "no model")
@@ -47,6 +49,10 @@ class Selection:
         parts = [model, backends, self.scheme or "fp32"]
         if self.exclude_ops:
             parts.append("keep on CPU: " + ", ".join(self.exclude_ops))
+        if self.dynamic:
+            parts.append("dynamic: " + self.dynamic)
+        if self.options:
+            parts.append("options: " + " ".join(f"{b}.{k}={v}" for b, k, v in self.options))
         return " · ".join(parts)
 
 
