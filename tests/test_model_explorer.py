@@ -198,7 +198,7 @@ def test_overlay_hook_writes_a_numeric_node_data_file(teaching_xnnpack, tmp_path
     assert data["xnnpack"]["gradient"][1]["stop"] == 1
 
 
-def test_config_and_server_serve_the_files(teaching_xnnpack, tmp_path, monkeypatch):
+def test_config_and_server_serve_the_files(teaching_xnnpack, tmp_path):
     paths = teaching_xnnpack.to_model_explorer(tmp_path)
     config = me.explorer_config(paths)
     assert config.model_sources == [{"url": str(paths[0].resolve())}]
@@ -207,15 +207,22 @@ def test_config_and_server_serve_the_files(teaching_xnnpack, tmp_path, monkeypat
     encoded = json.loads(urllib.parse.unquote(config.to_url_param_value()))
     assert encoded["models"][0]["url"].endswith("teaching_net_xnnpack.json")
 
-    # Model Explorer's server, started as `show` starts it (without its PyPI version check)
-    monkeypatch.setattr("model_explorer.server._check_new_version", lambda *a, **k: {})
+    # Model Explorer's server, started as `show` starts it: its own process, offline
     url = me.serve(paths, host="127.0.0.1")
-    base = url.split("/?")[0]
-    with urllib.request.urlopen(url, timeout=10) as page:
-        assert b"<html" in page.read().lower()
-    query = urllib.parse.urlencode({"path": str(paths[0])})
-    with urllib.request.urlopen(f"{base}/api/v1/read_text_file?{query}", timeout=10) as answer:
-        assert json.loads(json.loads(answer.read())["content"]) == json.loads(paths[0].read_text())
+    try:
+        base = url.split("/?")[0]
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert b"<html" in page.read().lower()
+        query = urllib.parse.urlencode({"path": str(paths[0])})
+        with urllib.request.urlopen(f"{base}/api/v1/read_text_file?{query}", timeout=10) as got:
+            assert json.loads(json.loads(got.read())["content"]) == json.loads(paths[0].read_text())
+        # the page's version check is answered locally (no PyPI request)
+        with urllib.request.urlopen(f"{base}/api/v1/check_new_version", timeout=10) as got:
+            assert json.loads(got.read())["version"] == ""
+    finally:
+        me.stop_servers()
+    banner = (tmp_path / "model_explorer_server.log").read_text()
+    assert "Starting Model Explorer server" in banner  # its terminal banner, not in the cell
 
 
 def test_cli_writes_files_and_refuses_an_unwritable_directory(teaching_xnnpack, tmp_path, capsys):

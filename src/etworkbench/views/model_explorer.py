@@ -291,65 +291,13 @@ def _without_none(value: Any) -> Any:
     return value
 
 
-# -- Model Explorer itself -----------------------------------------------------------------------
-
-
-def explorer_config(paths: Iterable[str | Path]) -> Any:
-    """A `model_explorer` config of files as `write` lists them: each graph file, and each
-    node data file applied to the graph file written before it."""
-    import model_explorer
-
-    config = model_explorer.config()
-    graph: Path | None = None
-    for path in map(Path, paths):
-        if path.name.endswith("_nodedata.json"):
-            if graph is None:
-                raise UsageError(f"{path}: node data before any graph file")
-            config.add_node_data_from_path(str(path), model_name=graph.name)
-        else:
-            graph = path
-            config.add_model_from_path(str(path))
-    return config
-
-
-def explorer_url(config: Any, host: str, port: int) -> str:
-    """The page that opens the config's graphs, as Model Explorer's server prints it."""
-    return f"http://{host}:{port}/?data={config.to_url_param_value()}"
-
-
-def serve(paths: Iterable[str | Path], host: str = "localhost", port: int | None = None) -> str:
-    """Start Model Explorer's server for these files in a background thread; its page URL.
-
-    `model_explorer.visualize_from_config` blocks for as long as the server runs (outside
-    Colab), so it runs in a daemon thread that ends with the Python process. The server
-    asks PyPI once whether a newer Model Explorer exists (its own behaviour; offline it fails
-    quietly).
-    """
-    import threading
-    import time
-    import urllib.request
-
-    import model_explorer
-    import portpicker
-
-    config = explorer_config(paths)
-    port = port or portpicker.pick_unused_port()
-    thread = threading.Thread(
-        target=model_explorer.visualize_from_config,
-        kwargs=dict(config=config, host=host, port=port, no_open_in_browser=True),
-        name=f"model-explorer-{port}",
-        daemon=True,
-    )
-    thread.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and thread.is_alive():
-        try:
-            with urllib.request.urlopen(f"http://{host}:{port}/check_health", timeout=1) as r:
-                if r.read() == b"model_explorer_ok":
-                    return explorer_url(config, host, port)
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"Model Explorer's server did not start on {host}:{port}")
+# Model Explorer itself (its config and server), re-exported here beside `show`.
+from ._model_explorer_server import (  # noqa: E402
+    explorer_config,
+    explorer_url,
+    serve,
+    stop_servers,
+)
 
 
 def show(
@@ -370,3 +318,6 @@ def show(
     if not paths:
         raise UsageError("nothing to show in Model Explorer: no program has a graph")
     return IFrame(serve(paths, port=port), width="100%", height=height)
+
+
+__all__ = ["explorer_config", "explorer_url", "export", "serve", "show", "stop_servers", "write"]
