@@ -112,8 +112,6 @@ def _lower_and_report(args: argparse.Namespace, out) -> int:
         print(report.to_json(), file=out, flush=True)
     else:
         print(report.summary(), file=out)
-    for path in explorer:  # with --json, stdout carries only the JSON
-        print(f"Model Explorer: {path}", file=sys.stderr if args.json else out, flush=True)
         if args.run and args.profile:
             from ..views.tradeoff import profile_table
 
@@ -123,4 +121,6 @@ def _lower_and_report(args: argparse.Namespace, out) -> int:
                         f"\n{result.backend} ETDump profile:\n{profile_table(result.run_report)}",
                         file=out,
                     )
+    for path in explorer:  # with --json, stdout carries only the JSON
+        print(f"Model Explorer: {path}", file=sys.stderr if args.json else out, flush=True)
     return EXIT_OK if all(r.ok for r in report.results) and not run_failed else EXIT_FAILED

@@ -79,16 +79,17 @@ class Controls(W.VBox):
         )
         self.exclude = W.Text(
             description="keep on CPU",
-            placeholder="ops to exclude, e.g. aten.mean.dim, aten.hardswish",
-            tooltip="these ops fall back to CPU in every backend; the rest still lowers",
+            placeholder="e.g. aten.mean.dim",
+            tooltip="ops to exclude, comma-separated (e.g. aten.mean.dim, aten.hardswish): they "
+            "fall back to CPU in every backend; the rest still lowers",
             style=_LABEL,
             layout={"width": "auto", "flex": "1 1 24em", "max_width": "48em"},
         )
         self.dynamic = W.Text(
             description="dynamic dims",
-            placeholder="e.g. x:0=1..8 (input:dim=min..max, comma-separated)",
-            tooltip="input dims the program accepts at any size in the range; input is a "
-            "forward() argument name or position",
+            placeholder="e.g. x:0=1..8",
+            tooltip="input:dim=min..max, comma-separated: input dims the program accepts at any "
+            "size in the range; input is a forward() argument name or position",
             style=_LABEL,
             layout={"width": "auto", "flex": "1 1 20em", "max_width": "36em"},
         )
