@@ -14,7 +14,14 @@ from typing import Any
 
 from ._cases import Case
 from ._plain import plain_lower
-from ._sides import GENERIC_REASON, WORKBENCH_STAGE, CaseResult, Side, first_line, sha256
+from ._sides import (
+    GENERIC_REASON,
+    CaseResult,
+    Side,
+    first_line,
+    record_failed_lowering,
+    sha256,
+)
 from ._targets import Target
 
 
@@ -52,12 +59,7 @@ def workbench_lower(case: Case, target: Target) -> tuple[Side, bytes | None]:
     side.seconds = round(time.perf_counter() - start, 3)
     side.cached = result.cached
     if result.status != "ok":
-        side.status = "failed"
-        if result.error is not None:
-            side.stage = WORKBENCH_STAGE.get(result.error.stage, result.error.stage)
-            side.message = f"{result.error.type}: {result.error.message.strip()[:400]}"
-        else:
-            side.stage, side.message = "unavailable", result.reason
+        record_failed_lowering(side, result)
         return side, None
     placement = result.placement
     side.status = "ok"

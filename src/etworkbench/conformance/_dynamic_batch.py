@@ -32,7 +32,7 @@ from .._compat.output import route_stderr
 from ..backends._options import of_backend
 from ._cases import Case
 from ._plain import plain_stage
-from ._sides import WORKBENCH_STAGE, first_line
+from ._sides import first_line, record_failed_lowering
 from ._targets import Target
 
 BATCH = (1, 4)  # the range of the dynamic batch dim
@@ -272,12 +272,7 @@ def workbench_dynamic(case: Case, target: Target, keys: list) -> DynamicSide:
         return side
     side.cached = result.cached
     if result.status != "ok":
-        side.status = "failed"
-        if result.error is not None:
-            side.stage = WORKBENCH_STAGE.get(result.error.stage, result.error.stage)
-            side.message = f"{result.error.type}: {result.error.message.strip()[:400]}"
-        else:
-            side.stage, side.message = "unavailable", result.reason
+        record_failed_lowering(side, result)
         side.seconds = round(time.perf_counter() - start, 3)
         return side
     side.status = "ok"

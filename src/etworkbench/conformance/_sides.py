@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 # The stages both sides are compared in (the workbench's finer stages map onto these).
 STAGES = ("build", "export", "quantize", "to_edge+partition", "preprocess", "to_executorch")
@@ -56,6 +57,17 @@ class CaseResult:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def record_failed_lowering(side: Any, result: Any) -> None:
+    """A workbench result that did not lower, on `side` (a `Side` or any record with status,
+    stage and message): its stage named as the plain side names it, or "unavailable"."""
+    side.status = "failed"
+    if result.error is not None:
+        side.stage = WORKBENCH_STAGE.get(result.error.stage, result.error.stage)
+        side.message = f"{result.error.type}: {result.error.message.strip()[:400]}"
+    else:
+        side.stage, side.message = "unavailable", result.reason
 
 
 def first_line(exc: BaseException) -> str:
