@@ -66,7 +66,7 @@ def serve(paths: Iterable[str | Path], host: str = "localhost", port: int | None
     import portpicker
 
     paths = [str(p) for p in paths]
-    explorer_config(paths)  # a bad list is a UsageError here, not a dead server
+    config = explorer_config(paths)  # a bad list is a UsageError here, not a dead server
     port = port or portpicker.pick_unused_port()
     log_path = Path(paths[0]).parent / "model_explorer_server.log"
     with open(log_path, "wb") as log:
@@ -84,7 +84,7 @@ def serve(paths: Iterable[str | Path], host: str = "localhost", port: int | None
         try:
             with urllib.request.urlopen(f"http://{host}:{port}/check_health", timeout=1) as r:
                 if r.read() == b"model_explorer_ok":
-                    return explorer_url(explorer_config(paths), host, port)
+                    return explorer_url(config, host, port)
         except OSError:
             time.sleep(0.2)
     process.kill()
