@@ -102,6 +102,15 @@ def test_lower_summary_text(tmp_path: Path):
     ) in proc.stdout
 
 
+def test_lower_run_profile_prints_the_etdump_table(tmp_path: Path):
+    proc = run_cli(
+        "lower", "teaching_net", "--out", str(tmp_path), "--run", "--repeats", "1", "--profile"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "xnnpack ETDump profile:" in proc.stdout
+    assert "DELEGATE_CALL" in proc.stdout
+
+
 @pytest.mark.parametrize(
     ("count", "text"),
     [(0, "0 B"), (999, "999 B"), (2100, "2.1 KB"), (5264, "5.3 KB"), (999_951, "1.0 MB"),

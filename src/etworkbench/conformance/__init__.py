@@ -3,7 +3,8 @@
 Cases come from executorch's own operator test suite, torchvision / timm / transformers models
 and hand-written tricky models; each (case, backend) compares delegated / non-delegated node
 counts, per-op counts, delegate subgraphs, .pte bytes (deterministic backends) and failure
-stages. `etwb conformance` runs it resumably into a directory of per-case JSON files.
+stages. `etwb conformance` runs it resumably into a directory of per-case JSON files;
+`--dynamic-batch` runs each case with its batch dim dynamic instead (`_dynamic_batch`).
 """
 
 from ._cases import Case, Collection

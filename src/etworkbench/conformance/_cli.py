@@ -58,6 +58,12 @@ def add_conformance_parser(sub: argparse._SubParsersAction) -> None:
         help="per-case limit (implies a worker per case; default 600 with --jobs)",
     )
     p.add_argument(
+        "--dynamic-batch",
+        action="store_true",
+        help="instead of the static comparison: each case with the batch dim (dim 0 of its "
+        "tensor inputs of 2+ dims) dynamic 1..4, plain API vs workbench, run at batch 1, 2, 4",
+    )
+    p.add_argument(
         "--markdown",
         default=None,
         metavar="FILE",
@@ -84,7 +90,10 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     suites = expand_suites(args.suite)
-    plan = make_plan(suites, args.backends, args.limit, args.patterns, args.per_group)
+    dynamic = bool(getattr(args, "dynamic_batch", False))
+    if dynamic:
+        _check_dynamic_targets(args.backends)
+    plan = make_plan(suites, args.backends, args.limit, args.patterns, args.per_group, dynamic)
     for suite, missing in plan.not_collected.items():
         for category, why in missing.items():
             stderr_notify(f"not collected: {suite}/{category}: {why}")
@@ -99,16 +108,30 @@ def run_from_args(args: argparse.Namespace) -> int:
         records = run_conformance(
             out, plan, jobs=args.jobs, timeout=args.timeout, notify=stderr_notify
         )
+        if dynamic:
+            return _write_dynamic_outputs(args, out, plan, suites, records, started, real_out)
         return _write_outputs(args, out, plan, suites, records, started, real_out)
 
 
-def _write_outputs(args, out: Path, plan, suites, records, started: float, real_out) -> int:
-    from .._io import atomic_write_text
-    from ._render import html_report, markdown
-    from ._summary import summarize
+def _check_dynamic_targets(texts: list[str]) -> None:
+    """Dynamic batch compares float programs of one backend: other targets are usage errors."""
+    from ..backends import get_backend
+    from ..errors import UsageError
+    from ._targets import parse_target
 
-    determinism_file = out / "determinism.json"
-    run = {
+    for text in texts:
+        target = parse_target(text)
+        if (
+            target.priority
+            or not get_backend(target.backends[0]).schemes[target.scheme].float_export
+        ):
+            raise UsageError(
+                f"--dynamic-batch compares float programs of one backend; {text!r} is not one"
+            )
+
+
+def _run_info(args, plan, suites, records, started: float) -> dict:
+    return {
         "suites": suites,
         "backends": plan.backends,
         "limit": args.limit,
@@ -122,6 +145,37 @@ def _write_outputs(args, out: Path, plan, suites, records, started: float, real_
         "versions": _versions(),
         "not_collected": plan.not_collected,
         "skipped_backends": plan.skipped_backends,
+    }
+
+
+def _write_dynamic_outputs(args, out: Path, plan, suites, records, started: float, real_out) -> int:
+    from .._io import atomic_write_text
+    from ._dynamic_batch import BATCH, MODE
+    from ._dynamic_summary import markdown_dynamic, summarize_dynamic
+
+    run = _run_info(args, plan, suites, records, started) | {"mode": MODE, "batch_range": BATCH}
+    summary = summarize_dynamic(records, run)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    text = markdown_dynamic(summary)
+    atomic_write_text(out / "conformance.md", text)
+    if args.markdown:
+        atomic_write_text(args.markdown, text)
+    print(
+        f"Conformance (dynamic batch {BATCH[0]}..{BATCH[1]}): {summary['agree']}/"
+        f"{summary['applicable']} agree, {summary['mismatch']} mismatch, {summary['error']} "
+        f"error, {summary['not_applicable']} not applicable; table: {out / 'conformance.md'}",
+        file=real_out,
+    )
+    return 0 if not summary["mismatch"] + summary["error"] else 1
+
+
+def _write_outputs(args, out: Path, plan, suites, records, started: float, real_out) -> int:
+    from .._io import atomic_write_text
+    from ._render import html_report, markdown
+    from ._summary import summarize
+
+    determinism_file = out / "determinism.json"
+    run = _run_info(args, plan, suites, records, started) | {
         "determinism": json.loads(determinism_file.read_text())
         if determinism_file.exists()
         else {},

@@ -41,6 +41,16 @@ class Plan:
     not_collected: dict[str, dict[str, str]] = field(default_factory=dict)  # suite -> {cat: why}
     collected: dict[str, int] = field(default_factory=dict)  # suite -> cases before --limit
     skipped_backends: dict[str, str] = field(default_factory=dict)  # backend -> why not compared
+    # True: each case is the dynamic-batch pair (`_dynamic_batch`), not the static comparison
+    dynamic_batch: bool = False
+
+    def cell(self, case: Case, backend: str) -> str:
+        """The file name of the record of (case, backend) in this kind of run."""
+        if self.dynamic_batch:
+            from ._dynamic_batch import record_label
+
+            return case.filename(record_label(backend))
+        return case.filename(backend)
 
 
 def expand_suites(suite: str | Sequence[str]) -> list[str]:
@@ -54,8 +64,9 @@ def make_plan(
     limit: int | None = None,
     patterns: list[str] | None = None,
     per_group: int | None = None,
+    dynamic_batch: bool = False,
 ) -> Plan:
-    plan = Plan(list(suites), [], [])
+    plan = Plan(list(suites), [], [], dynamic_batch=dynamic_batch)
     for text in backends:
         target = parse_target(text)
         why = unavailable_reason(target)
@@ -103,6 +114,22 @@ def probe_determinism(out: Path, backends: list[str], notify: Notify) -> dict[st
 
 def _write(cells: Path, result: CaseResult, case: Case) -> None:
     atomic_write_text(cells / case.filename(result.backend), json.dumps(result.to_dict(), indent=1))
+
+
+def _run_dynamic_case(
+    case: Case, backends: list[str], _determinism, cells: Path, index, total, notify
+):
+    from ._dynamic_batch import compare_dynamic, record_label
+
+    for backend in backends:
+        record = compare_dynamic(case, parse_target(backend))
+        name = case.filename(record_label(backend))
+        atomic_write_text(cells / name, json.dumps(record.to_dict(), indent=1))
+        extra = f": {'; '.join(record.differences)[:200]}" if record.differences else ""
+        notify(
+            f"[{index}/{total}] {case.key} {backend} dynamic batch: {record.outcome} "
+            f"({record.seconds:.1f} s){extra}"
+        )
 
 
 def _line(index: int, total: int, result: CaseResult) -> str:
@@ -158,24 +185,29 @@ def run_conformance(
     cells.mkdir(parents=True, exist_ok=True)
     say = notify or (lambda line: None)
     load_every_workbench_module()
-    determinism = probe_determinism(out, plan.backends, say)
+    if plan.dynamic_batch:  # no .pte bytes are compared: no probe
+        determinism: dict = {}
+        run_case = _run_dynamic_case
+    else:
+        determinism = probe_determinism(out, plan.backends, say)
+        run_case = _run_case
     todo = [
-        (case, [b for b in plan.backends if not (cells / case.filename(b)).exists()])
+        (case, [b for b in plan.backends if not (cells / plan.cell(case, b)).exists()])
         for case in plan.cases
     ]
     todo = [(case, backends) for case, backends in todo if backends]
     pairs = len(plan.cases) * len(plan.backends)
     say(f"{pairs - sum(len(b) for _, b in todo)} of {pairs} (case, backend) pairs already done")
     if (jobs or 1) > 1 or timeout:
-        _run_forked(todo, determinism, cells, jobs or 1, timeout or 600.0, say)
+        _run_forked(todo, determinism, cells, jobs or 1, timeout or 600.0, say, plan, run_case)
     else:
         for index, (case, backends) in enumerate(todo, 1):
-            _run_case(case, backends, determinism, cells, index, len(todo), say)
+            run_case(case, backends, determinism, cells, index, len(todo), say)
     return [
-        json.loads((cells / case.filename(b)).read_text())
+        json.loads((cells / plan.cell(case, b)).read_text())
         for case in plan.cases
         for b in plan.backends
-        if (cells / case.filename(b)).exists()
+        if (cells / plan.cell(case, b)).exists()
     ]
 
 
@@ -185,7 +217,9 @@ CASES_PER_WORKER = 100
 _NO_MEMORY_CAP = 1 << 40  # the deadline is the limit here, not RLIMIT_AS
 
 
-def _run_forked(todo, determinism, cells: Path, jobs: int, timeout: float, say: Notify) -> None:
+def _run_forked(
+    todo, determinism, cells: Path, jobs: int, timeout: float, say: Notify, plan: Plan, run_case
+) -> None:
     """`jobs` kept forked workers take cases in turn; a case past `timeout` (or that kills its
     worker) fails alone, at stage `worker`, and the worker is replaced.
 
@@ -204,7 +238,7 @@ def _run_forked(todo, determinism, cells: Path, jobs: int, timeout: float, say: 
     def in_child(index: int) -> tuple[str, None]:  # the child inherits `todo`: cases hold lambdas
         forked_process_setup()
         case, backends = todo[index - 1]
-        _run_case(case, backends, determinism, cells, index, len(todo), say)
+        run_case(case, backends, determinism, cells, index, len(todo), say)
         return "ok", None
 
     def drive() -> None:
@@ -224,7 +258,9 @@ def _run_forked(todo, determinism, cells: Path, jobs: int, timeout: float, say: 
                         if status == "timeout"
                         else f"worker died: {payload}"
                     )
-                    _record_worker_failure(case, backends, cells, why, index, len(todo), say)
+                    _record_worker_failure(
+                        case, backends, cells, why, (index, len(todo)), say, plan
+                    )
                 if done % CASES_PER_WORKER == 0:
                     worker.stop(grace=5.0)
         finally:
@@ -237,10 +273,18 @@ def _run_forked(todo, determinism, cells: Path, jobs: int, timeout: float, say: 
         thread.join()
 
 
-def _record_worker_failure(case, backends, cells: Path, why: str, index, total, say) -> None:
+def _record_worker_failure(case, backends, cells: Path, why: str, at, say, plan: Plan) -> None:
     """An `error` at stage `worker` for each of the case's targets the worker did not finish."""
+    index, total = at
     for backend in backends:
-        if (cells / case.filename(backend)).exists():
+        if (cells / plan.cell(case, backend)).exists():
+            continue
+        if plan.dynamic_batch:
+            from ._dynamic_batch import worker_failure
+
+            record = worker_failure(case, backend, why)
+            atomic_write_text(cells / plan.cell(case, backend), json.dumps(record, indent=1))
+            say(f"[{index}/{total}] {case.key} {backend} dynamic batch: error: {why}")
             continue
         side = Side("error", stage="worker", message=why)
         result = CaseResult(
