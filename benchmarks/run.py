@@ -228,6 +228,43 @@ def bench_model(model: str, backends: list[str], sets: list[list[str]], work: Pa
     return row
 
 
+def bench_numerics(model: str = "mobilenet_v2", backend: str = "xnnpack") -> dict:
+    """Per-node numerics of an int8 program against one plain host run (`result.run()`, as
+    `--run` does), same process. Cold: the ETRecord is made (one more lowering); warm: it is
+    on disk and only the numerics are measured again (in-memory result cache cleared)."""
+    os.environ.setdefault("ETWB_CACHE_DIR", tempfile.mkdtemp(prefix="etwb-bench-cache-"))
+    from etworkbench import lower
+    from etworkbench.runtime import _numerics
+
+    result = lower(model, [backend], "int8")[backend]
+    result.run(repeats=1, warmup=0, random_inputs=0)  # runtime warm-up, untimed
+    start = time.perf_counter()
+    run = result.run()
+    run_s = time.perf_counter() - start
+    start = time.perf_counter()
+    cold = result.numerics()
+    cold_s = time.perf_counter() - start
+    _numerics._CACHE.clear()
+    start = time.perf_counter()
+    warm = result.numerics()
+    warm_s = time.perf_counter() - start
+    first = warm.first_diverging
+    return {
+        "model": model,
+        "backend": backend,
+        "run_s": round(run_s, 3),
+        "numerics_cold_s": round(cold_s, 3),
+        "numerics_warm_s": round(warm_s, 3),
+        "ratio_cold": round(cold_s / run_s, 2),
+        "ratio_warm": round(warm_s / run_s, 2),
+        "numerics_seconds": {"cold": cold.seconds, "warm": warm.seconds},
+        "nodes": len(warm.rows),
+        "first_diverging": first.name if first else None,
+        "last_node_max_abs": warm.last.max_abs if warm.last else None,
+        "run_max_abs_example_and_random": run.error.max_abs if run.error else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["mobilenet_v2", "resnet18"])
@@ -236,7 +273,13 @@ def main(argv: list[str] | None = None) -> int:
         "--sets", nargs="*", default=None, help="comma-separated backend sets lowered together"
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--numerics", action="store_true", help="only the numerics entry (bench_numerics)"
+    )
     args = parser.parse_args(argv)
+    if args.numerics:
+        print(json.dumps(bench_numerics(args.models[0]), indent=2))
+        return 0
     if args.sets is None:
         args.sets = [",".join(args.backends)] if args.backends else list(DEFAULT_SETS)
     sets = [s.split(",") for s in args.sets]

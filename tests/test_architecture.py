@@ -197,6 +197,9 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {
     ("etworkbench.lowering._cache_check", "etworkbench.runtime"): "runnability",
     # `BackendResult.run()`, the public shortcut for `runtime.run_program(result)`.
     ("etworkbench.lowering._results", "etworkbench.runtime"): "BackendResult.run",
+    # `BackendResult.numerics()` (its body lives in `_etrecord`, beside the ETRecord it needs):
+    # the shortcut for `runtime._numerics.numerics(result)`, like `run`.
+    ("etworkbench.lowering._etrecord", "etworkbench.runtime._numerics"): "BackendResult.numerics",
     # `result.to_model_explorer(dir)` / `report.to_model_explorer(dir)`: shortcuts for
     # `views.model_explorer.write(...)`, beside `save` where users look for them.
     ("etworkbench.lowering._results", "etworkbench.views.model_explorer"): "to_model_explorer",

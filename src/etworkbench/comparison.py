@@ -20,7 +20,7 @@ from .errors import UsageError
 
 @dataclass
 class ComparisonRow:
-    """One (backend, scheme) program. Run fields are None when it did not run here."""
+    """One (backend, scheme[, float modules]) program. Run fields are None when it did not run."""
 
     backend: str
     scheme: str
@@ -40,6 +40,13 @@ class ComparisonRow:
     top5: float | None = None
     peak_memory_bytes: int | None = None
     reason: str = ""  # why a row has no numbers
+    float_modules: tuple[str, ...] = ()  # kept in float in a quantized program (mixed)
+
+    @property
+    def variant(self) -> str:
+        """The scheme as a table or chart labels it: "int8", or "int8 + float block" (mixed)."""
+        kept = ",".join(self.float_modules)
+        return f"{self.scheme} + float {kept}" if kept else self.scheme
 
 
 @dataclass
@@ -103,7 +110,7 @@ def runnable_pairs() -> list[tuple[str, str]]:
 
 def compare(
     model: Any,
-    pairs: Iterable[tuple[str, str | None]] | None = None,
+    pairs: Iterable[tuple[str, str | None] | tuple[str, str | None, Sequence[str]]] | None = None,
     *,
     run: bool = True,
     example_inputs: tuple | None = None,
@@ -115,41 +122,83 @@ def compare(
     """Lower (and with `run=True` run) `model` for each (backend, scheme) pair.
 
     `backend` may be a priority list written "vulkan+xnnpack"; `scheme=None` means that
-    backend's default. Pairs sharing a scheme are lowered in one call, so the float model is
-    exported once per scheme.
+    backend's default. A pair may carry a third item, the modules to keep in float
+    (`lower(float_modules=...)`): `("xnnpack", "int8", ["features.18"])` is a mixed program,
+    its own row beside ("xnnpack", "int8") (see `keep_float_tradeoff`); an entry the model or
+    scheme cannot take makes that row "invalid" with the reason. Pairs sharing a scheme are
+    lowered in one call, so the float model is exported once per scheme.
     """
     from .lowering import lower
+    from .lowering._keep_float import normalize_float_modules
     from .models import load_model
 
     spec = load_model(model, example_inputs)
-    wanted = [(b, s) for b, s in (pairs if pairs is not None else default_pairs())]
+    wanted = [
+        (p[0], p[1], normalize_float_modules(p[2] if len(p) > 2 else None))
+        for p in (pairs if pairs is not None else default_pairs())
+    ]
     if not wanted:
         raise UsageError("no (backend, scheme) pairs to compare")
     results: list[Any] = [None] * len(wanted)
     rows: list[ComparisonRow | None] = [None] * len(wanted)
 
-    groups: dict[tuple[str | None, bool], list[int]] = {}
-    for index, (backend, scheme) in enumerate(wanted):
+    groups: dict[tuple[str | None, bool, tuple[str, ...]], list[int]] = {}
+    for index, (backend, scheme, keep) in enumerate(wanted):
         problem = _invalid(backend, scheme)
         if problem:
-            rows[index] = ComparisonRow(backend, scheme or "", "invalid", reason=problem)
+            rows[index] = ComparisonRow(
+                backend, scheme or "", "invalid", reason=problem, float_modules=keep
+            )
             continue
-        groups.setdefault((scheme, "+" in backend), []).append(index)
+        groups.setdefault((scheme, "+" in backend, keep), []).append(index)
 
-    for (scheme, priority), indices in groups.items():
+    for (scheme, priority, keep), indices in groups.items():
         batches = [[i] for i in indices] if priority else [indices]
         for batch in batches:
             names = [wanted[i][0] for i in batch]
             backends: Sequence[str] = names[0].split("+") if priority else names
-            report = lower(
-                spec, backends, scheme, priority=priority, cache=cache, progress=progress
-            )
+            try:
+                report = lower(
+                    spec,
+                    backends,
+                    scheme,
+                    priority=priority,
+                    cache=cache,
+                    progress=progress,
+                    float_modules=keep or None,
+                )
+            except UsageError as exc:
+                if not keep:
+                    raise
+                for i in batch:  # a bad keep-float entry: that variant's rows say why
+                    rows[i] = ComparisonRow(
+                        names[0], scheme or "", "invalid", reason=str(exc), float_modules=keep
+                    )
+                continue
             for i, result in zip(batch, _match(report, names), strict=True):
                 results[i] = result
                 if run:
                     result.run(repeats=repeats, random_inputs=random_inputs)
                 rows[i] = row_of(result, run)
     return Comparison(spec.name, spec.describe_inputs(), rows, results)
+
+
+def keep_float_tradeoff(
+    model: Any,
+    float_modules: Sequence[str] | str,
+    backend: str = "xnnpack",
+    scheme: str = "int8",
+    **kwargs: Any,
+) -> Comparison:
+    """Float, full `scheme` and `scheme` with `float_modules` kept in float, side by side:
+    what leaving those modules float buys back (error) and costs (size, latency)."""
+    from .lowering._keep_float import normalize_float_modules
+
+    keep = normalize_float_modules(float_modules)
+    if not keep:
+        raise UsageError("keep_float_tradeoff needs at least one module to keep in float")
+    pairs = [(backend, "fp32"), (backend, scheme), (backend, scheme, keep)]
+    return compare(model, pairs, **kwargs)
 
 
 def _invalid(backend: str, scheme: str | None) -> str:
@@ -185,6 +234,7 @@ def row_of(result: Any, ran: bool = True) -> ComparisonRow:
         scheme=result.scheme,
         status=result.status,
         pte_bytes=result.pte_bytes,
+        float_modules=tuple(result.float_modules),
     )
     if result.placement is not None:
         counts = result.placement.counts

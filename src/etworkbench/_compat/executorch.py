@@ -132,3 +132,9 @@ def edge_compile_config(skip_dim_order: bool | None = None) -> Any:
     if skip_dim_order is None:
         return EdgeCompileConfig()
     return EdgeCompileConfig(_skip_dim_order=skip_dim_order)
+
+
+def event_instruction_id(event: Any) -> int | None:
+    """The chain instruction an Inspector `Event` ran in: its `_instruction_id` field
+    (executorch 1.5.1 keeps it private; the ETDump records it on every event)."""
+    return getattr(event, "_instruction_id", None)

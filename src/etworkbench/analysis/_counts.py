@@ -63,6 +63,15 @@ class NodePlacement:
     # the op of the user's exported program it came from, before any backend decomposed it,
     # e.g. aten.conv2d.default for XNNPACK's aten.convolution.default (analysis.source_ops)
     source_op: str = ""
+    # What to change, from `reason` and the node's facts, with the partitioner's words beside
+    # (analysis.advice); None without a rule for the reason and in results stored before it.
+    # A plain default, so an older pickled NodePlacement (the cache's) reads it as None.
+    advice: str | None = None
+
+    @property
+    def why(self) -> str | None:
+        """What the views show: the advice (which quotes the reason), else the reason."""
+        return self.advice or self.reason
 
     @property
     def kind(self) -> str:
@@ -216,3 +225,33 @@ def fallback_listing(nodes: Iterable[NodePlacement], limit: int = 8) -> str:
         ", ".join(ops) + (f" ({reason})" if reason else "") for reason, ops in groups.items()
     )
     return text + (f"; … and {rest} more" if rest > 0 else "")
+
+
+def advice_listing(nodes: Iterable[NodePlacement], limit: int = 3) -> list[str]:
+    """'unsqueeze_copy×78: <advice>' for the `limit` CPU fallback ops with the most nodes that
+    have advice (the first such node's), for `LoweringReport.summary()`."""
+    by_op: dict[str, list[NodePlacement]] = {}
+    for node in nodes:
+        if node.kind == CPU_KERNEL:
+            by_op.setdefault(node.target, []).append(node)
+    ranked = sorted(by_op.items(), key=lambda item: -len(item[1]))
+    lines = []
+    for target, members in ranked:
+        first = next((n.advice for n in members if n.advice), None)
+        if first and len(lines) < limit:
+            lines.append(f"{short_op(target)}×{len(members)}: {first}")
+    return lines
+
+
+def fallback_record(node: NodePlacement) -> dict[str, Any]:
+    """One entry of `BackendResult.to_dict()["fallback_reasons"]`: `reason` is the
+    partitioner's words, `advice` what to change (None without a rule)."""
+    return {
+        "node": node.name,
+        "op": node.target,
+        "reason": node.reason,
+        "advice": node.advice,
+        "source": node.source,
+        "module": node.module_path,
+        "structural": node.structural,
+    }

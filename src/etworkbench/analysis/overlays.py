@@ -2,7 +2,9 @@
 
 The one shape every producer (numerics, ETDump latency, a device profile) hands to every view
 (graph colour modes, the worst-nodes table, Model Explorer node data), so a view never knows
-where the numbers came from. Keys are the placement's node names (`NodePlacement.name`).
+where the numbers came from. Keys are the placement's node names (`NodePlacement.name`), or a
+delegate id (`lowered_module_0`) for a value measured per delegate call only (an ETDump
+delegate call whose ops carry no debug handles): views colour that delegate's box or frame.
 """
 
 from __future__ import annotations

@@ -57,6 +57,13 @@ def arm_int8_scheme(make_quantizer: Any, description: str) -> Scheme:
     )
 
 
+def arm_keep_float(quantizer: Any, keep: Any) -> Any:
+    """The Arm quantizers take `set_module_name(name, None)`: that module stays float."""
+    for name in keep.modules:
+        quantizer.set_module_name(name, None)
+    return quantizer
+
+
 def io_qdq_reason(node: Any) -> str | None:
     """The int8 program's float inputs/outputs are (de)quantized on the CPU, outside the delegate."""
     name = getattr(getattr(node, "target", None), "__name__", "")

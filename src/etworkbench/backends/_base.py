@@ -108,6 +108,17 @@ class Reasons:
     def for_node(self, node_name: str) -> list[tuple[str, str]]:
         return list(self.by_node.get(node_name, []))
 
+    def per_backend(self, node: Any, group: list[Backend]) -> list[tuple[Backend, list[str], bool]]:
+        """(backend, its words, derived) per backend of `group`: what its partitioner said of
+        `node`, else its `derived_reason` (derived=True; [] when it has none either)."""
+        captured = self.for_node(node.name)
+        rows = []
+        for backend in group:
+            own = [text for name, text in captured if name == backend.name]
+            derived = None if own else backend.derived_reason(node)
+            rows.append((backend, own or ([derived] if derived else []), not own))
+        return rows
+
 
 def _why_no_partition_sink(reasons: Reasons, backend: str) -> Callable[[logging.LogRecord], None]:
     """Records `WhyNoPartition` messages that partitioners log at DEBUG level as reasons."""
@@ -218,6 +229,14 @@ class Backend:
     def edge_compile_config(self) -> Any | None:
         """An `EdgeCompileConfig` when the backend needs a non-default one."""
         return None
+
+    # -- keep in float (lowering/_keep_float) ----------------------------------------------------
+    keep_float_ops: ClassVar[bool] = False  # True when `keep_float` can skip ATen ops too
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        """The PT2E `quantizer` set to leave `keep` (a `_keep_float.KeepFloat`) in float, for
+        the captured `graph`; returns the quantizer to use. Not overridden: refused up front."""
+        raise NotImplementedError
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

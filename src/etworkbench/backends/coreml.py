@@ -83,7 +83,7 @@ def _compile_specs(
     return CoreMLBackend.generate_compile_specs(**kwargs)
 
 
-def _pt2e_quantizer() -> Any:
+def _pt2e_quantizer(float_modules: tuple[str, ...] = ()) -> Any:
     import coremltools as ct
     import torch
     from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
@@ -94,7 +94,8 @@ def _pt2e_quantizer() -> Any:
             activation_dtype=torch.quint8,
             weight_dtype=torch.qint8,
             weight_per_channel=True,
-        )
+        ),
+        module_name_configs=dict.fromkeys(float_modules),  # None: leave that module float
     )
     return CoreMLQuantizer(config)
 
@@ -193,6 +194,11 @@ class CoreML(Backend):
                 transform=_weight_only(4),
             ),
         }
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        """coremltools' LinearQuantizerConfig with a None config per kept module (set when the
+        config is built, so a new quantizer)."""
+        return _pt2e_quantizer(keep.modules)
 
     @contextlib.contextmanager
     def capture_reasons(self, reasons: Reasons) -> Iterator[None]:

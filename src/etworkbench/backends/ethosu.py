@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ._arm import arm_int8_scheme, io_qdq_reason
+from ._arm import arm_int8_scheme, arm_keep_float, io_qdq_reason
 from ._base import Availability, Backend, Scheme, probe_imports
 from ._options import BackendOption
 from ._probe import find_executable
@@ -95,6 +95,9 @@ class EthosU(Backend):
 
     def derived_reason(self, node: Any) -> str | None:
         return io_qdq_reason(node)
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        return arm_keep_float(quantizer, keep)
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

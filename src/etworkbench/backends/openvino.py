@@ -50,7 +50,7 @@ def _openvino_quantizer() -> Any:
     return OpenVINOQuantizer()
 
 
-def _nncf_quantize(captured: Any, batches: list) -> Any:
+def _nncf_quantize(captured: Any, batches: list, quantizer: Any = None) -> Any:
     """nncf's own PT2E driver (statistics + fast bias correction), as executorch's quantize_model.
 
     Plain prepare/calibrate/convert with OpenVINOQuantizer skips the bias correction and was
@@ -68,7 +68,7 @@ def _nncf_quantize(captured: Any, batches: list) -> Any:
     with quiet_logger("nncf", logging.ERROR), route_stdout(sys.stderr):
         return nncf_fx.quantize_pt2e(
             captured,
-            _openvino_quantizer(),
+            quantizer or _openvino_quantizer(),  # keep-float: one with an ignored scope
             subset_size=len(batches),
             calibration_dataset=nncf.Dataset(batches, lambda batch: batch),
             fast_bias_correction=True,
@@ -275,6 +275,13 @@ class Openvino(Backend):
         from .._compat.backends import openvino_support_table
 
         return openvino_support_table()
+
+    keep_float_ops = True
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        """nncf's ignored scope, by the captured graph's node names (it has no module paths)."""
+        quantizer.set_ignored_scope(names=keep.node_names(graph), validate=False)
+        return quantizer
 
     def derived_reason(self, node: Any) -> str | None:
         if getattr(node, "op", None) != "call_function" or isinstance(node.target, str):

@@ -6,7 +6,13 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ._arm import TOSA_SPEC_OPTION, arm_int8_scheme, arm_tosa_spec, io_qdq_reason
+from ._arm import (
+    TOSA_SPEC_OPTION,
+    arm_int8_scheme,
+    arm_keep_float,
+    arm_tosa_spec,
+    io_qdq_reason,
+)
 from ._base import Availability, Backend, Scheme, probe_imports
 
 SPECS = {"fp32": "TOSA-1.0+FP", "int8": "TOSA-1.0+INT"}
@@ -47,6 +53,9 @@ class Tosa(Backend):
 
     def derived_reason(self, node: Any) -> str | None:
         return io_qdq_reason(node)
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        return arm_keep_float(quantizer, keep)
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

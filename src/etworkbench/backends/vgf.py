@@ -6,7 +6,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ._arm import TOSA_SPEC_OPTION, arm_int8_scheme, arm_tosa_spec
+from ._arm import TOSA_SPEC_OPTION, arm_int8_scheme, arm_keep_float, arm_tosa_spec
 from ._base import Availability, Backend, Scheme
 from ._probe import find_executable, glibc_version, has_executorch_file, run_version
 
@@ -61,6 +61,9 @@ class Vgf(Backend):
 
     def check_options(self, scheme: str, options: Mapping[str, Any]) -> None:
         arm_tosa_spec(self.name, scheme, options["tosa_spec"])
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        return arm_keep_float(quantizer, keep)
 
     @functools.cached_property
     def schemes(self) -> dict[str, Scheme]:

@@ -135,6 +135,13 @@ class Vulkan(Backend):
             ),
         }
 
+    keep_float_ops = True
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        """VulkanQuantizer's filter function: kept linears keep their float weights."""
+        quantizer.set_filter_function(keep.quantize_filter())
+        return quantizer
+
     @contextlib.contextmanager
     def capture_reasons(self, reasons: Reasons) -> Iterator[None]:
         """Record every `log_skip(node, reason)` of Vulkan's operator-support check."""

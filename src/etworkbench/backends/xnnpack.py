@@ -130,6 +130,14 @@ class Xnnpack(Backend):
             ),
         }
 
+    keep_float_ops = True
+
+    def keep_float(self, quantizer: Any, keep: Any, graph: Any) -> Any:
+        """XNNPACKQuantizer's filter function: kept nodes are never annotated, so they and their
+        weights stay float (`set_module_name` refuses a None config in executorch 1.5.1)."""
+        quantizer.set_filter_function(keep.quantize_filter())
+        return quantizer
+
     @functools.cached_property
     def _config_targets(self) -> frozenset[str]:
         """Target names XNNPACK has a partitioner config for (e.g. 'mean.dim')."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from ..errors import UsageError
@@ -19,6 +20,12 @@ def cmd_lower(args: argparse.Namespace) -> int:
         raise UsageError("--calibration is for quantized lowering; drop --preview")
     if args.run and args.preview:
         raise UsageError("--run needs a compiled program; drop --preview")
+    if (getattr(args, "numerics", False) or getattr(args, "etrecord", False)) and args.preview:
+        raise UsageError("--numerics and --etrecord need a compiled program; drop --preview")
+    if getattr(args, "numerics", False) and not args.threshold > 0:
+        raise UsageError(f"--threshold must be > 0, got {args.threshold}")
+    if args.preview and getattr(args, "float_modules", None):
+        raise UsageError("--keep-float is for quantized lowering (a preview is float); drop one")
     if getattr(args, "dynamic", None):  # --dynamic x:0=1..8: bad syntax is exit 2, before work
         from ..models._dynamic import parse_dynamic
 
@@ -58,6 +65,8 @@ def _lower_and_report(args: argparse.Namespace, out) -> int:
         common["calibration"] = args.calibration
     if args.exclude_ops:
         common["exclude_ops"] = args.exclude_ops
+    if getattr(args, "float_modules", None):
+        common["float_modules"] = args.float_modules
     dynamic = getattr(args, "dynamic_shapes", None)
     if dynamic:
         common["dynamic_shapes"] = dynamic
@@ -103,15 +112,22 @@ def _lower_and_report(args: argparse.Namespace, out) -> int:
                 rows = result.check_dynamic()
                 # a program that runs here but not at some size of its range: a failure
                 run_failed |= run.ok and not all(row.ran for row in rows)
+    numerics = _numerics_and_etrecords(args, report, progress)
     explorer = []
     if getattr(args, "model_explorer", None):
         from ..views.model_explorer import write
 
         explorer = write([r for r in report.results if r.ok], args.model_explorer)
     if args.json:
-        print(report.to_json(), file=out, flush=True)
+        data = report.to_dict()
+        for entry in data["results"]:  # numerics: every node, under each program
+            if entry["backend"] in numerics:
+                entry["numerics"] = numerics[entry["backend"]].to_dict()
+        print(json.dumps(data, indent=2), file=out, flush=True)
     else:
         print(report.summary(), file=out)
+        for gaps in numerics.values():
+            print(gaps.summary(10), file=out)
         if args.run and args.profile:
             from ..views.tradeoff import profile_table
 
@@ -124,3 +140,17 @@ def _lower_and_report(args: argparse.Namespace, out) -> int:
     for path in explorer:  # with --json, stdout carries only the JSON
         print(f"Model Explorer: {path}", file=sys.stderr if args.json else out, flush=True)
     return EXIT_OK if all(r.ok for r in report.results) and not run_failed else EXIT_FAILED
+
+
+def _numerics_and_etrecords(args: argparse.Namespace, report, progress) -> dict:
+    """--numerics (per-node gap, by backend) and --etrecord (beside each written .pte)."""
+    lowering = {"exclude_ops": args.exclude_ops, "calibration": args.calibration}
+    found = {}
+    for result in report.results:
+        if getattr(args, "numerics", False) and result.ok:
+            progress(Progress(result.backend, "numerics"))
+            found[result.backend] = result.numerics(threshold=args.threshold, **lowering)
+        if getattr(args, "etrecord", False) and result.ok and result.pte_path:
+            progress(Progress(result.backend, "etrecord"))
+            result.save_etrecord(result.pte_path, **lowering)
+    return found

@@ -6,6 +6,7 @@ import argparse
 
 from ._commands import cmd_backends, cmd_cache, cmd_inspect, cmd_models, cmd_schemes, cmd_sweep
 from ._lower import cmd_lower
+from ._profile import add_profile_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep this op on CPU in every backend, e.g. aten.mean.dim (repeatable)",
     )
     p.add_argument(
+        "--keep-float",
+        dest="float_modules",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="leave this module of a quantized program in float: a module path (features.18), "
+        "a module type (torch.nn.Linear) or an ATen op (aten.linear) (repeatable)",
+    )
+    p.add_argument(
         "--option",
         dest="backend_options",
         action="append",
@@ -157,6 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--profile", action="store_true", help="with --run: per-operator/delegate ETDump times"
+    )
+    p.add_argument(
+        "--numerics",
+        action="store_true",
+        help="per-node gap to float eager through the delegates (ETDump + ETRecord): the 10 "
+        "worst nodes and the first diverging op (--json: every node)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=1e-3,
+        metavar="REL",
+        help="with --numerics: relative error (max abs / max |float|) at which a node "
+        "diverges (default 1e-3: above fp32 noise, below one int8 step)",
+    )
+    p.add_argument(
+        "--etrecord",
+        action="store_true",
+        help="also write <program>.etrecord beside each .pte (lowered again once; same .pte)",
     )
     p.add_argument(
         "--run-precision",
@@ -190,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cache", help="the on-disk cache of lowered programs")
     p.add_argument("action", choices=["info", "clear"])
     p.set_defaults(func=cmd_cache)
+
+    add_profile_parser(sub)
 
     p = sub.add_parser("inspect", help="report an existing .pte: delegates, CPU operators, sizes")
     p.add_argument("file")

@@ -12,12 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..analysis.advice import attach_advice
 from ..analysis.placement import analyze_placement
 from ..backends import Backend, Reasons
 from ..backends._base import op_name
 from ..backends._options import of_backend
 from ..progress import Progress, ProgressCallback
 from ._exclude import exclude_partitioner, excluded_reason
+from ._keep_float import keep_float_hook
 from ._quantize import ModelExportFailed, quantize
 from ._results import BackendResult, Sizes
 from ._shared_edge import to_edge_transform_and_lower as shared_to_edge
@@ -43,12 +45,14 @@ def lower_group(
     notify: ProgressCallback,
     exclude: Any = (),
     options: Any = (),
+    keep: Any = None,
 ) -> None:
     """Lower `spec` for the backends of `group` into `result` (raises `StageFailure`).
 
     `exported(label)` hands out the shared float export; `calib` is the user's calibration
     (None: the example inputs); `exclude` the ops kept on CPU; `options` the normalized
-    backend options (`backends._options`), handed to each backend's partitioner factory.
+    backend options (`backends._options`), handed to each backend's partitioner factory;
+    `keep` the modules the lead backend's quantizer leaves in float (`_keep_float`).
     """
     from executorch.exir import to_edge_transform_and_lower
 
@@ -68,7 +72,8 @@ def lower_group(
 
         try:
             resolved = group[0].resolve_options(of_backend(options, group[0].name))
-            program = quantize(spec, scheme_def, batches, calibrated, resolved)
+            hook = keep_float_hook(group[0], keep)
+            program = quantize(spec, scheme_def, batches, calibrated, resolved, hook)
         except ModelExportFailed as failed:
             from ._dynamic_export import explain_export
 
@@ -115,12 +120,11 @@ def lower_group(
     result.timings_s["to_edge"] = round(total - sum(clock.seconds.values()), 4)
 
     names = {delegate_id: b.name for b in group for delegate_id in b.delegate_ids}
+    graph_module = edge.exported_program().graph_module
     result.placement = analyze_placement(
-        edge.exported_program().graph_module,
-        names,
-        reason_finder(group, reasons, excluded),
-        op_name,
+        graph_module, names, reason_finder(group, reasons, excluded), op_name
     )
+    attach_advice(result.placement, graph_module, group, reasons, excluded)  # text only
 
     notify(Progress(label, "to_executorch"))
     start = time.perf_counter()
@@ -172,13 +176,9 @@ def reason_finder(
         return backend_reason(node)
 
     def backend_reason(node: Any) -> str:
-        captured = reasons.for_node(node.name)
         parts: list[str] = []
-        for backend in group:
-            own = [text for name, text in captured if name == backend.name]
-            if not own:
-                derived = backend.derived_reason(node)
-                own = [derived] if derived else [f"no reason given by {backend.title}"]
+        for backend, own, _ in reasons.per_backend(node, group):
+            own = own or [f"no reason given by {backend.title}"]
             prefix = f"{backend.title}: " if len(group) > 1 else ""
             parts.append(prefix + "; ".join(own))
         return " | ".join(parts)

@@ -23,6 +23,7 @@ from ._cache_check import answer_of, still_answers
 from ._compile import StageFailure, lower_group
 from ._exclude import normalize_exclude_ops
 from ._fingerprint import Unkeyable
+from ._keep_float import normalize_float_modules, resolve_keep_float
 from ._programs import mark_unavailable, program_groups, pte_filename, scheme_for, user_calibration
 from ._provenance import shared_provenance
 from ._results import BackendResult, LoweringReport
@@ -49,10 +50,12 @@ def lower_here(
     stop: Callable[[], bool] | None = None,
     shared: Any = None,
     options: Any = None,
+    float_modules: Any = None,
 ) -> LoweringReport:
     """`lower()` in this process (arguments as there). `shared`: a forked worker's inherited
     `shared_float_export`, used instead of exporting."""
     excluded_ops = normalize_exclude_ops(exclude_ops)
+    float_entries = normalize_float_modules(float_modules)
     options = normalize_options(options, backends)
     # A zoo model is keyed by name: with the cache on it is built only if something is lowered.
     spec = load_model(
@@ -67,6 +70,7 @@ def lower_here(
     schemes = [scheme_for(group, quantization) for group in groups]
     # each program's options, checked against its scheme before anything is lowered
     group_options = [for_program(options, g, s) for g, s in zip(groups, schemes, strict=True)]
+    keep = resolve_keep_float(float_entries, groups, schemes, spec)  # checked before any work
     notify = progress or ignore
     calib = user_calibration(calibration, groups, schemes, spec)
     report = LoweringReport(spec.name, *model_facts(spec, cache), [])
@@ -102,6 +106,7 @@ def lower_here(
             break
         result = BackendResult(label, [b.name for b in group], scheme, "ok", model=spec.name)
         result.options = describe(group_options[index])
+        result.float_modules = keep.entries
         result.attach_model(spec)
         report.results.append(result)
         if mark_unavailable(result, group):
@@ -111,7 +116,13 @@ def lower_here(
             result.calibration_source = calib.source if calib else "example inputs"
         key = (
             cache_key(
-                model_key(label), result.backends, scheme, excluded_ops, calib, group_options[index]
+                model_key(label),
+                result.backends,
+                scheme,
+                excluded_ops,
+                calib,
+                group_options[index],
+                keep.entries,
             )
             if cache
             else None
@@ -119,7 +130,9 @@ def lower_here(
         try:
             if not (key and _from_cache(key, result, notify)):
                 own = group_options[index]
-                lower_group(spec, group, scheme, result, exported, calib, notify, excluded_ops, own)
+                lower_group(
+                    spec, group, scheme, result, exported, calib, notify, excluded_ops, own, keep
+                )
                 if key:
                     result.attach_answer(answer_of(result, spec))  # a hit must still give it
                     ProgramCache().put(key, result)
@@ -141,10 +154,17 @@ def lower_here(
 
 
 def cache_key(
-    model_key: str | None, backends: list[str], scheme: str, excluded_ops, calib, options=()
+    model_key: str | None,
+    backends: list[str],
+    scheme: str,
+    excluded_ops,
+    calib,
+    options=(),
+    float_modules=(),
 ):
     """None when the model cannot be keyed (its export failed or holds an unhashable value).
-    `options`: the program's normalized non-default backend options (none: today's key)."""
+    `options`: the program's normalized non-default backend options (none: today's key);
+    `float_modules`: the canonical keep-float entries (none: today's key)."""
     if model_key is None:
         return None
     extra = "exclude=" + ",".join(sorted(excluded_ops)) if excluded_ops else ""
@@ -152,6 +172,8 @@ def cache_key(
         extra += f";calibration={calib.digest}"
     if options:
         extra += ";options=" + ",".join(sorted(describe(options)))
+    if float_modules:
+        extra += ";float=" + ",".join(sorted(set(float_modules)))
     return program_key(model_key, backends, scheme, extra)
 
 

@@ -43,6 +43,7 @@ def lower(
     stop: Callable[[], bool] | None = None,
     jobs: int | None = None,
     options: Mapping[str, Any] | None = None,
+    float_modules: Sequence[str] | str | None = None,
 ) -> LoweringReport:
     """Lower `model` for each backend (or one ordered priority list) and explain the result.
 
@@ -66,6 +67,9 @@ def lower(
     `options` are backend compile options, `{"coreml": {"compute_unit": "CPU_ONLY"}}` or
     `{"coreml.compute_unit": "CPU_ONLY"}` (see `etwb backends --options`), checked here before
     anything is lowered; they are part of the cache key.
+    `float_modules` keeps parts of a quantized program in float: module paths ("features.18"),
+    module types ("torch.nn.Linear") or ATen ops ("aten.linear"), see `_keep_float`; checked
+    against the model and the scheme first, and part of the cache key.
     """
     check_out_dir(out_dir)  # an unwritable out_dir is a UsageError now, not after lowering
     backend_options = normalize_options(options, backends)  # a UsageError before any work
@@ -81,6 +85,7 @@ def lower(
         calibration=calibration,
         dynamic_shapes=dynamic_shapes,
         options=backend_options,
+        float_modules=float_modules,
     )
     if jobs is not None and jobs != 1 and _worth_workers(model, backends, priority):
         return lower_in_workers(

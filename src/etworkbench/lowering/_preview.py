@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
+from ..analysis.advice import attach_advice
 from ..analysis.placement import analyze_tagged
 from ..backends import Reasons, normalize_options
 from ..backends._base import op_name
@@ -137,6 +138,7 @@ def preview(
             result.placement = analyze_tagged(
                 program.graph_module, owners, reason_finder(group, reasons, excluded), op_name
             )
+            attach_advice(result.placement, program.graph_module, group, reasons, excluded)
             result.timings_s["partition"] = round(time.perf_counter() - start, 4)
         except Exception as exc:
             result.status = "failed"

@@ -32,12 +32,14 @@ def quantize(
     batches: list[tuple],
     progress: CalibrationProgress | None = None,
     quantizer_options: Mapping[str, Any] | None = None,
+    keep_float: Callable[[Any, Any], Any] | None = None,
 ) -> Any:
     """Return an ExportedProgram of `spec.module` quantized with `scheme`.
 
     `batches` are validated calibration batches (see _calibration): positional args, with
     keyword args in `batch.kwargs` (else the example's); a static scheme observes each of them,
-    reporting `progress(done, total)` as it goes.
+    reporting `progress(done, total)` as it goes. `keep_float(quantizer, captured graph)`
+    (`_keep_float.keep_float_hook`) returns the quantizer set to leave some modules in float.
     """
     import torch
 
@@ -54,12 +56,16 @@ def quantize(
     exported = _export_model(spec, module)
     captured = exported.module(**dict(scheme.capture_kwargs))
     report = progress or (lambda done, total: None)
+    quantizer = None
+    if keep_float is not None:  # the scheme's quantizer, then the backend's own skip settings
+        quantizer = keep_float(scheme.make_quantizer(quantizer_options), captured)
     if scheme.pt2e is not None:  # the backend's own driver iterates the batches itself
         report(0, len(batches))
-        converted = scheme.pt2e(captured, batches)
+        given = {"quantizer": quantizer} if quantizer is not None else {}
+        converted = scheme.pt2e(captured, batches, **given)
         report(len(batches), len(batches))
         return export_spec(spec, converted)
-    prepared = prepare_pt2e(captured, scheme.make_quantizer(quantizer_options))
+    prepared = prepare_pt2e(captured, quantizer or scheme.make_quantizer(quantizer_options))
     with torch.no_grad():
         for done, batch in enumerate(batches, start=1):
             prepared(*batch, **getattr(batch, "kwargs", kwargs))

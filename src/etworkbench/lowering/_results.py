@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_bytes, human_bytes
-from ..analysis._counts import fallback_listing
+from ..analysis._counts import advice_listing, fallback_listing, fallback_record
 from ..analysis.placement import OpCoverage, Placement
 from ..errors import UsageError
+from ._etrecord import numerics_method, save_etrecord
 from ._triage import Failure
 
 # Part of every cache key: bumped whenever what a stored BackendResult records changes, so an
@@ -75,10 +76,12 @@ class BackendResult:
     # "backend.key=value" (e.g. "coreml.compute_unit=CPU_ONLY"); () is the default lowering.
     # Options left at their default ("auto": the scheme decides) are not listed.
     options: tuple[str, ...] = ()
+    float_modules: tuple[str, ...] = ()  # left float in a quantized program (see _keep_float)
     _pte_data: bytes | None = field(default=None, repr=False)
     _pte_file: Any = field(default=None, repr=False, compare=False)  # a cache hit's open .pte
     _model_spec: Any = field(default=None, repr=False)
     _answer: Any = field(default=None, repr=False, compare=False)  # _cache_check.StoredAnswer
+    numerics, save_etrecord = numerics_method, save_etrecord  # bodies: lowering._etrecord
 
     @property
     def _buffer(self) -> bytes | None:
@@ -245,7 +248,8 @@ class BackendResult:
         return f"{self.backend}: failed{self._options_note(', ')}: {what}"
 
     def _options_note(self, lead: str = "  ") -> str:
-        return f"{lead}options {' '.join(self.options)}" if self.options else ""
+        note = f"{lead}options {' '.join(self.options)}" if self.options else ""
+        return note + (f"{lead}float: {','.join(self.float_modules)}" if self.float_modules else "")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape `etwb lower --json` prints for each backend.
@@ -271,17 +275,7 @@ class BackendResult:
             "delegated_share": counts.share if counts else None,
             "delegated_subgraphs": placement.num_delegated_subgraphs if placement else None,
             "ops": [dataclasses.asdict(c) for c in placement.coverage()] if placement else [],
-            "fallback_reasons": [
-                {
-                    "node": n.name,
-                    "op": n.target,
-                    "reason": n.reason,
-                    "source": n.source,
-                    "module": n.module_path,
-                    "structural": n.structural,
-                }
-                for n in placement.fallbacks()
-            ]
+            "fallback_reasons": [fallback_record(n) for n in placement.fallbacks()]
             if placement
             else [],
             "delegates": [
@@ -298,6 +292,7 @@ class BackendResult:
             if self.sizes
             else None,
             "options": dict(entry.split("=", 1) for entry in self.options),
+            "float_modules": list(self.float_modules),
             "timings_s": dict(self.timings_s),
             "cached": self.cached,
             "calibration": {
@@ -358,6 +353,7 @@ class LoweringReport:
             fallbacks = fallback_listing(r.placement.nodes) if r.placement else ""
             if fallbacks:
                 lines.append("    cpu: " + fallbacks)
+                lines += ["    advice: " + line for line in advice_listing(r.placement.nodes)]
             if r.status == "failed" and r.error is not None and r.error.exclude_hint:
                 lines.append("    " + r.error.exclude_hint)
             if r.run_report is not None:

@@ -39,6 +39,7 @@ class LowerRequest:
     calibration: Any = None  # a Calibration the caller loaded (and so checked), or None
     memory_limit: int | None = None  # bytes; forked workers inherit the hub's instead
     options: tuple = ()  # normalized backend options: (backend, key, value) strings
+    float_modules: tuple = ()  # keep-float entries, canonical strings (see _keep_float)
     shared: Any = None  # forked workers: the hub's shared_float_export (never pickled)
 
 
@@ -143,6 +144,7 @@ def lower_one(request: LowerRequest, channel: Connection) -> None:
             dynamic_shapes=request.dynamic_shapes,
             calibration=request.calibration,
             options=[o for o in request.options if o[0] in request.backends],  # its own only
+            float_modules=request.float_modules,
             progress=lambda progress: channel.send(ProgressMessage(progress)),
             shared=request.shared,
         )

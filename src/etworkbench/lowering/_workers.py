@@ -59,6 +59,7 @@ def lower_in_workers(
     on_result: Callable[[BackendResult], None] | None = None,
     options: Any = None,
     dynamic_shapes: Any = None,
+    float_modules: Any = None,
 ) -> LoweringReport:
     """Like `lower()`, but each program runs in its own worker process.
 
@@ -100,6 +101,9 @@ def lower_in_workers(
     )
     for group in program_groups(backends, priority):  # option/scheme clashes: usage, up front
         for_program(request.options, group, scheme_for(group, quantization))
+    request.float_modules = _checked_float_modules(
+        float_modules, backends, priority, quantization, spec
+    )
     groups = [[b.name for b in group] for group in program_groups(backends, priority)]
     jobs_list = [Job("+".join(g), g) for g in groups]
     # Slowest first (see Backend.relative_cost): the last job to start should be a short one.
@@ -172,6 +176,16 @@ def lower_in_workers(
                     finish(job, failed(job, "worker", "WorkerCrashed", crashed))
     report.results = [job.result for job in jobs_list if job.result is not None]
     return report
+
+
+def _checked_float_modules(float_modules, backends, priority, quantization, spec) -> tuple:
+    """The keep-float entries, checked here (usage errors stay usage errors), canonical."""
+    from ._keep_float import normalize_float_modules, resolve_keep_float
+
+    groups = program_groups(backends, priority)
+    schemes = [scheme_for(group, quantization) for group in groups]
+    entries = normalize_float_modules(float_modules)
+    return resolve_keep_float(entries, groups, schemes, spec).entries
 
 
 def _stop(job: Job, out_dir: str | Path | None, model: str) -> None:

@@ -9,7 +9,7 @@ from ._compare import compare_outputs
 from ._dynamic import DynamicCheck, check_dynamic
 from ._host import registered_backends, registered_operators, runnability
 from ._inputs import random_like
-from ._profile import profile_program
+from ._profile import latency_overlay, profile_program, read_etdump
 from ._report import NOT_RUNNABLE, Latency, OutputError, Profile, ProfileRow, RunReport
 from ._run import run_program
 
@@ -23,8 +23,10 @@ __all__ = [
     "RunReport",
     "check_dynamic",
     "compare_outputs",
+    "latency_overlay",
     "profile_program",
     "random_like",
+    "read_etdump",
     "registered_backends",
     "registered_operators",
     "run_program",

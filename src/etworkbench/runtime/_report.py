@@ -51,6 +51,11 @@ class ProfileRow:
     median_ms: float
     mean_ms: float
     count: int
+    # what ties the event to graph nodes (runtime._latency): the chain instruction it ran in,
+    # the debug handles an ETRecord resolves it to, its raw name (`name` may carry " #n")
+    instruction: int | None = None
+    debug_handles: list[int] = field(default_factory=list)
+    event: str = ""
 
 
 @dataclass
@@ -60,6 +65,15 @@ class Profile:
     executions: int
     rows: list[ProfileRow] = field(default_factory=list)
     note: str = ""
+    # debug handle -> edge node names, from an ETRecord (empty without one)
+    handle_names: dict[int, list[str]] = field(default_factory=dict, repr=False)
+
+    def overlay(self, result: Any = None, *, placement: Any = None, pte: bytes | None = None):
+        """Per-node latency (`NodeOverlay("latency", "ms")`) of `result`'s graph: see
+        runtime._latency.overlay_of."""
+        from ._latency import overlay_of
+
+        return overlay_of(self, result, placement=placement, pte=pte)
 
 
 @dataclass

@@ -110,6 +110,7 @@ class Workbench(W.VBox):
         exclude_ops: list[str] | None = None,
         dynamic: str | None = None,
         options: dict | None = None,
+        float_modules: list[str] | None = None,
     ) -> Workbench:
         """Set the controls as a user would; unknown names raise (and show) a UsageError."""
         c = self.controls
@@ -135,6 +136,8 @@ class Workbench(W.VBox):
                 c.exclude.value = ", ".join(exclude_ops)
             if dynamic is not None:  # "x:0=1..8, ..." as typed in "dynamic dims"
                 c.dynamic.value = dynamic
+            if float_modules is not None:  # as typed in "keep in float"
+                c.keep_float.value = ", ".join(float_modules)
             if options is not None:  # as lower(options=...) takes them, for ticked backends
                 c.backend_options.set(options)
         except (UsageError, ValueError) as exc:
@@ -191,7 +194,8 @@ class Workbench(W.VBox):
         report = self.state.report
         if report is None:
             raise UsageError("nothing lowered yet: call wb.lower() or wb.preview() first")
-        return show(report[backend] if backend else report, directory, height)
+        overlays = self.graphs.overlays() if report is self.graphs.shown else None
+        return show(report[backend] if backend else report, directory, height, overlays=overlays)
 
     # -- the app ------------------------------------------------------------------------------
     def start(self, kind: str = "lower") -> threading.Thread | None:
@@ -333,6 +337,7 @@ class Workbench(W.VBox):
             exclude_ops=c.exclude_ops(),
             dynamic_shapes=dynamic,
             options=c.backend_options.values(),
+            float_modules=c.float_modules() or None,  # a bad name: a UsageError, shown in the app
             stop=self._cancel.is_set,
             jobs=0,
         )

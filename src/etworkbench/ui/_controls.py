@@ -77,6 +77,14 @@ class Controls(W.VBox):
         self.scheme = W.Dropdown(
             options=[], description="quantization", style=_LABEL, layout={"width": "auto"}
         )
+        self.keep_float = W.Text(
+            description="keep in float",
+            placeholder="modules, e.g. features.18, classifier.1",
+            tooltip="modules (paths, or types such as torch.nn.Linear) the quantizer leaves in "
+            "float; the rest is quantized (quantized schemes; applied by Lower)",
+            style=_LABEL,
+            layout={"width": "auto", "flex": "1 1 20em", "max_width": "36em"},
+        )
         self.exclude = W.Text(
             description="keep on CPU",
             placeholder="e.g. aten.mean.dim",
@@ -114,7 +122,7 @@ class Controls(W.VBox):
                 self.backend_options,
                 self.availability,
                 W.HBox([self.priority, self.order_label], layout=_WRAP),
-                W.HBox([self.scheme, self.exclude, self.dynamic], layout=_WRAP),
+                W.HBox([self.scheme, self.keep_float, self.exclude, self.dynamic], layout=_WRAP),
                 W.HBox(
                     [self.lower_button, self.preview_button, self.cancel_button, self.progress],
                     layout=_WRAP,
@@ -246,6 +254,10 @@ class Controls(W.VBox):
         """The ops typed in "keep on CPU", comma or space separated (checked by the engine)."""
         return [op for op in self.exclude.value.replace(",", " ").split() if op]
 
+    def float_modules(self) -> list[str]:
+        """The modules typed in "keep in float", comma-separated (checked by the engine)."""
+        return [m.strip() for m in self.keep_float.value.split(",") if m.strip()]
+
     def dynamic_shapes(self) -> dict:
         """The "dynamic dims" field as `lower(dynamic_shapes=...)` takes it ({} when empty);
         text that is not `input:dim=min..max, ...` raises a UsageError the app shows."""
@@ -261,6 +273,7 @@ class Controls(W.VBox):
             priority=bool(self.priority.value),
             scheme=self.scheme.value,
             exclude_ops=tuple(self.exclude_ops()),
+            float_modules=tuple(self.float_modules()),
             dynamic=self.dynamic.value.strip(),
             options=self.backend_options.values(),
         )
@@ -268,7 +281,7 @@ class Controls(W.VBox):
     def on_selection(self, callback: Callable[[Selection], None]) -> None:
         """Call `callback(selection())` whenever a control that makes the selection changes."""
         widgets = [self.model, self.reference, self.priority, self.scheme, self.exclude]
-        widgets.append(self.dynamic)
+        widgets += [self.dynamic, self.keep_float]
         for widget in [*widgets, *self.checks.values()]:
             widget.observe(lambda _: callback(self.selection()), "value")
         self.backend_options.observe_values(lambda _: callback(self.selection()))

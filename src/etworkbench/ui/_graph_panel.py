@@ -12,6 +12,7 @@ import ipywidgets as W
 import traitlets as T
 
 from ..views import graph as G
+from ._graph_overlays import OverlayBar
 from ._stale import FOCUS_NAMES, StaleBanner
 
 # The front end's source is the checkout's top-level widgets/; a copy ships inside the package
@@ -45,7 +46,7 @@ class GraphWidget(anywidget.AnyWidget):
 class BackendGraph(W.VBox):
     """One backend's graph with its toolbar and the details of the clicked node."""
 
-    def __init__(self, result) -> None:
+    def __init__(self, result, overlays=()) -> None:
         self.result = result
         self.placement = result.placement
         self.view: G.GraphView | None = None
@@ -76,6 +77,9 @@ class BackendGraph(W.VBox):
         self.info = W.HTML()
         self.graph = GraphWidget()
         self.details = W.HTML("<i>click a node for op, shapes, source and reason</i>")
+        self.overlay_bar = OverlayBar(self)
+        for overlay in overlays:
+            self.overlay_bar.add(overlay, show=False)
         self.mode.observe(lambda _: self._reset(), "value")
         self.search.observe(lambda _: self.render(), "value")
         self.expand.observe(lambda _: self._expand_typed(), "value")
@@ -87,8 +91,12 @@ class BackendGraph(W.VBox):
                     [self.mode, self.search, self.expand, self.collapse_all],
                     layout={"flex_flow": "row wrap", "width": "100%"},
                 ),
+                self.overlay_bar,
                 self.info,
-                self.graph,
+                W.HBox(  # the worst-nodes table beside the graph (colour modes only)
+                    [self.graph, self.overlay_bar.worst_box],
+                    layout={"width": "100%", "flex_flow": "row wrap"},
+                ),
                 self.details,
             ]
         )
@@ -107,7 +115,10 @@ class BackendGraph(W.VBox):
     def render(self) -> float:
         """Re-draw; returns the seconds it took (view + DOT + graphviz)."""
         start = time.perf_counter()
-        self.view = G.build_view(self.placement, self.mode.value, frozenset(self.expanded))
+        self.view = G.build_view(
+            self.placement, self.mode.value, frozenset(self.expanded),
+            overlay=self.overlay_bar.overlay,
+        )  # fmt: skip
         hits = G.search(self.placement, self.search.value)
         self.graph.svg = G.to_svg(G.to_dot(self.view, set(hits)))
         took = time.perf_counter() - start
@@ -140,7 +151,43 @@ class BackendGraph(W.VBox):
             text = G.opened_text(box, self.view)
         else:
             text = box.tooltip
+            overlay = self.overlay_bar.overlay
+            if overlay is not None and box.members:
+                text += "\n\n" + G.details_text(overlay, box.members[0])
         self.details.value = f"<pre>{html.escape(text)}</pre>"
+
+    def select_node(self, name: str) -> None:
+        """Select node `name` (or a delegate call by its id) as a click on it would: open the
+        groups it is folded in, highlight it and show its details."""
+        delegate = next((d for d in self.placement.delegates if d.id == name), None)
+        if delegate is not None:  # a delegate call: its frame (every node) or its first node
+            if self.mode.value == "full":
+                self.render()
+                self.graph.selected = "cluster_" + G._safe(delegate.id)
+                self.details.value = f"<pre>{html.escape(self._delegate_text(delegate))}</pre>"
+                return
+            name = next(n.name for n in self.placement.nodes if n.delegate == delegate.id)
+        for _ in range(32):  # open what holds it, level by level
+            view = G.build_view(self.placement, self.mode.value, frozenset(self.expanded))
+            box = next((b for b in view.boxes if name in b.members), None)
+            if box is None or box.kind not in ("group", "module"):
+                break
+            self.expanded.add(box.id)
+        self.render()
+        box = next((b for b in self.view.boxes if name in b.members), None)
+        if box is None:
+            return
+        if self.graph.selected == box.id:
+            self.select(box.id)
+        else:
+            self.graph.selected = box.id  # -> select(), as a click
+        if delegate is not None:
+            self.details.value = f"<pre>{html.escape(self._delegate_text(delegate))}</pre>"
+
+    def _delegate_text(self, delegate) -> str:
+        head = f"{delegate.id}: {delegate.nodes} nodes delegated to {delegate.backend}"
+        overlay = self.overlay_bar.overlay
+        return head + ("\n\n" + G.details_text(overlay, delegate.id) if overlay else "")
 
     def _clear_selection(self) -> None:
         # an opened box is gone from the drawing; clearing lets a later click on the same id
@@ -180,6 +227,17 @@ class GraphPanel(W.VBox):
             else:
                 self.show(report)
         self.banner.say(self.state.note(self.state.focus))
+
+    def add_overlay(self, overlay, backend: str | None = None) -> None:
+        """Offer a `NodeOverlay` (error, latency) in a backend's colour menu and show it
+        (`backend`: the only or first tab when None)."""
+        if not self.graphs:
+            raise ValueError("no graph shown to lay an overlay over")
+        self.graphs[backend or next(iter(self.graphs))].overlay_bar.add(overlay)
+
+    def overlays(self) -> dict[str, dict]:
+        """backend -> {name: NodeOverlay} laid over its graph (for Model Explorer's node data)."""
+        return {b: dict(g.overlay_bar.overlays) for b, g in self.graphs.items()}
 
     def show(self, report) -> None:
         self.shown = report

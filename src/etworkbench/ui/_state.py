@@ -37,6 +37,7 @@ class Selection:
     priority: bool = False
     scheme: str | None = None
     exclude_ops: tuple[str, ...] = ()
+    float_modules: tuple[str, ...] = ()  # "keep in float": modules left float when quantized
     dynamic: str = ""  # the "dynamic dims" text, e.g. "x:0=1..8"
     options: tuple[tuple[str, str, str], ...] = ()  # non-default backend options, normalized
 
@@ -49,6 +50,8 @@ class Selection:
         parts = [model, backends, self.scheme or "fp32"]
         if self.exclude_ops:
             parts.append("keep on CPU: " + ", ".join(self.exclude_ops))
+        if self.float_modules:
+            parts.append("keep in float: " + ", ".join(self.float_modules))
         if self.dynamic:
             parts.append("dynamic: " + self.dynamic)
         if self.options:

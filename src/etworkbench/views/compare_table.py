@@ -30,7 +30,7 @@ def comparison_text(comparison: Any) -> str:
         body.append(
             [
                 r.backend,
-                r.scheme,
+                getattr(r, "variant", r.scheme),  # "int8 + float block": a mixed program
                 status + (f": {r.reason}" if r.reason else ""),
                 _fmt(r.pte_bytes, human_bytes),
                 share_text(r.delegated_share) if r.delegated_nodes is not None else "",

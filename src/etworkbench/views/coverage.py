@@ -66,9 +66,11 @@ def fallback_rows(results) -> list[dict[str, str]]:
                     "reason": key[2],
                     "nodes": "0",
                     "source": n.source,
+                    "advice": "",  # the first node's with advice (it names that node's facts)
                 },
             )
             row["nodes"] = str(int(row["nodes"]) + 1)
+            row["advice"] = row["advice"] or n.advice or ""
     return list(rows.values())
 
 
@@ -103,7 +105,8 @@ def fallback_table_html(results) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td>{h.escape(r[k])}</td>" for k in ("backend", "op", "nodes", "reason", "source")
+            f"<td>{h.escape(r['advice'] or r['reason'] if k == 'reason' else r[k])}</td>"
+            for k in ("backend", "op", "nodes", "reason", "source")
         )
         + "</tr>"
         for r in rows
@@ -289,8 +292,9 @@ def delegated_share_figure(results: Any):
 
 
 def fallback_table(results: Any, structural: bool = False):
-    """One row per CPU fallback node (runs a kernel): backend, node, op, reason, source,
-    module (and model); `structural=True` adds the structural getitems."""
+    """One row per CPU fallback node (runs a kernel): backend, node, op, reason (the
+    partitioner's words), advice (what to change; '' without a rule), source, module (and
+    model); `structural=True` adds the structural getitems."""
     import pandas as pd
 
     rows = []
@@ -307,11 +311,12 @@ def fallback_table(results: Any, structural: bool = False):
                     "node": node.name,
                     "op": node.target,
                     "reason": node.reason or "no reason given",
+                    "advice": node.advice or "",
                     "source": node.source,
                     "module": node.module_path,
                 }
             )
-    columns = ["model", "backend", "node", "op", "reason", "source", "module"]
+    columns = ["model", "backend", "node", "op", "reason", "advice", "source", "module"]
     return pd.DataFrame(rows, columns=columns)
 
 

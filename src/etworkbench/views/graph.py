@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..analysis.overlays import NodeOverlay
 from ..analysis.placement import (
     CPU_KERNEL,
     DELEGATED,
@@ -38,6 +39,11 @@ from .graph_modules import (  # noqa: F401  (_module_prefix: re-exported)
     module_boxes,
     module_id,
     module_paths,
+)
+from .graph_overlay import (  # noqa: F401  (details_text, worst_rows: re-exported)
+    annotate,
+    details_text,
+    worst_rows,
 )
 
 MODES = ("full", "delegate", "module")
@@ -71,7 +77,7 @@ def describe_node(node: NodePlacement) -> str:
         f"source: {node.source or '?'}",
     ]
     if not node.delegated and node.reason:
-        lines.append(f"why not delegated: {node.reason}")
+        lines.append(f"why not delegated: {node.why}")  # advice, quoting the reason, if any
     return "\n".join(lines)
 
 
@@ -80,8 +86,10 @@ def build_view(
     mode: str | None = None,
     expanded: frozenset[str] | set[str] = frozenset(),
     depth: int = 2,
+    overlay: NodeOverlay | None = None,
 ) -> GraphView:
-    """Boxes and edges for `placement`; `expanded` holds group ids drawn node by node."""
+    """Boxes and edges for `placement`; `expanded` holds group ids drawn node by node;
+    `overlay` colours them by its values (views.graph_overlay) instead of by placement."""
     mode = mode or default_mode(placement)
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -113,7 +121,10 @@ def build_view(
     for node in placement.nodes:
         if node.kind == DELEGATED:
             by_backend[node.backend or "?"] = by_backend.get(node.backend or "?", 0) + 1
-    return GraphView(order, list(edges), mode, placement.counts, by_backend)
+    view = GraphView(order, list(edges), mode, placement.counts, by_backend)
+    if overlay is not None:
+        annotate(view, placement, overlay)
+    return view
 
 
 def _node_box(node: NodePlacement, mode: str) -> Box:
@@ -205,9 +216,10 @@ def render(
     mode: str | None = None,
     expanded: frozenset[str] | set[str] = frozenset(),
     highlight: set[str] | frozenset[str] = frozenset(),
+    overlay: NodeOverlay | None = None,
 ) -> str:
     """Placement -> SVG in one call (the view, its DOT, graphviz)."""
-    return to_svg(to_dot(build_view(placement, mode, expanded), highlight))
+    return to_svg(to_dot(build_view(placement, mode, expanded, overlay=overlay), highlight))
 
 
 def expand_ids(placement: Placement, names: Iterable[str], depth: int = 2) -> set[str]:
@@ -264,8 +276,10 @@ def placement_to_dot(
     collapse: bool | str = "auto",
     expand: Iterable[str] = (),
     search: str | None = None,
+    overlay: NodeOverlay | None = None,
 ) -> str:
-    """DOT text: delegates boxed in their backend colour, CPU fallbacks red-dashed.
+    """DOT text: delegates boxed in their backend colour, CPU fallbacks red-dashed (or, with
+    `overlay`, every box coloured by its value: views.graph_overlay).
 
     collapse="auto" collapses above AUTO_FULL_LIMIT nodes (True: always, False: never) into
     the nn.Module hierarchy, one box per top-level block; `expand` opens some of them
@@ -276,7 +290,7 @@ def placement_to_dot(
         mode = default_mode(placement)
     else:
         mode = "module" if collapse else "full"
-    view = build_view(placement, mode, frozenset(expand_ids(placement, expand)))
+    view = build_view(placement, mode, frozenset(expand_ids(placement, expand)), overlay=overlay)
     hits = set(_search(placement, search)) if search else set()
     return to_dot(view, hits)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..analysis.placement import (
     CPU_KERNEL,
@@ -22,6 +23,7 @@ from ..analysis.placement import (
     STRUCTURAL,
     NodeCounts,
 )
+from . import graph_overlay
 
 
 @dataclass
@@ -38,6 +40,8 @@ class Box:
     fallback_members: int = 0  # CPU fallback nodes (run a kernel) among the members
     shares: dict[str, int] = field(default_factory=dict)  # backend -> delegated members
     frames: tuple[str, ...] = ()  # the open nn.Modules it is drawn in, outermost first
+    value: float | None = None  # its overlay value in a colour mode (views.graph_overlay)
+    value_note: str = ""  # e.g. "in lowered_module_0: 0.1 ms (block)"
 
 
 @dataclass
@@ -47,6 +51,8 @@ class GraphView:
     mode: str
     counts: NodeCounts | None = None  # the placement's, for the legend
     delegated_by_backend: dict[str, int] = field(default_factory=dict)
+    overlay: Any = None  # the NodeOverlay coloured by (None: placement colours)
+    value_range: tuple[float, float] | None = None  # of the boxes' values, for the scale
 
     def box(self, box_id: str) -> Box:
         return next(b for b in self.boxes if b.id == box_id)
@@ -112,17 +118,19 @@ def to_dot(
             framed.setdefault(box.frames, []).append(box)
     for box in view.boxes:
         if not box.delegate and not box.frames:
-            lines.append(f"  {box.id} {_attrs(**_style(box, highlight))};")
-    lines += _frame_lines(framed, highlight)
+            lines.append(f"  {box.id} {_attrs(**_style(box, highlight, view))};")
+    lines += _frame_lines(framed, highlight, view)
     for delegate, members in clusters.items():
         backend = members[0].backend
+        block = graph_overlay.cluster_attrs(view, delegate)
         lines.append(f"  subgraph cluster_{_safe(delegate)} {{")
         lines.append(
             "    graph "
             + _attrs(
-                label=f"{backend} · {delegate}",
+                label=f"{backend} · {delegate}{block.pop('label_suffix', '')}",
                 color=backend_colour(backend),
-                style="rounded,bold",
+                style=block.pop("style", "rounded,bold"),
+                **block,
                 fontcolor=backend_colour(backend),
                 id=f"cluster_{_safe(delegate)}",
                 tooltip=f"{delegate}: {len(members)} nodes delegated to {backend}",
@@ -131,17 +139,17 @@ def to_dot(
             + ";"
         )
         for box in members:
-            lines.append(f"    {box.id} {_attrs(**_style(box, highlight))};")
+            lines.append(f"    {box.id} {_attrs(**_style(box, highlight, view))};")
         lines.append("  }")
     for a, b in view.edges:
         lines.append(f"  {a} -> {b};")
     if legend:
-        lines += _legend(view)
+        lines += graph_overlay.legend(view) if view.overlay is not None else _legend(view)
     lines.append("}")
     return "\n".join(lines)
 
 
-def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
+def _style(box: Box, highlight: set[str] | frozenset[str], view: GraphView) -> dict[str, str]:
     style: dict[str, str] = {"label": box.label, "tooltip": box.tooltip or box.label, "id": box.id}
     if box.kind in ("delegated", "group") and box.backend:
         style |= {
@@ -173,10 +181,10 @@ def _style(box: Box, highlight: set[str] | frozenset[str]) -> dict[str, str]:
         style |= {"color": "#ff8c00", "penwidth": "4"}
         classes.append("etwb-match")
     style["class"] = " ".join(classes)
-    return style
+    return graph_overlay.style(box, view, style) if view.overlay is not None else style
 
 
-def _frame_lines(framed: dict[tuple[str, ...], list[Box]], highlight) -> list[str]:
+def _frame_lines(framed: dict[tuple[str, ...], list[Box]], highlight, view) -> list[str]:
     """Nested clusters for the open nn.Modules of the module view, each holding its boxes."""
     chains: list[tuple[str, ...]] = []
     for chain in framed:
@@ -202,7 +210,7 @@ def _frame_lines(framed: dict[tuple[str, ...], list[Box]], highlight) -> list[st
             + ";"
         )
         for box in framed.get(chain, []):
-            out.append(f"{indent}  {box.id} {_attrs(**_style(box, highlight))};")
+            out.append(f"{indent}  {box.id} {_attrs(**_style(box, highlight, view))};")
         for sub in chains:
             if len(sub) == len(chain) + 1 and sub[:-1] == chain:
                 out += emit(sub, indent + "  ")

@@ -104,22 +104,34 @@ def export(
         build_node_data(placement, ids),
         placement.counts,
         {
-            name: build_node_data(placement, ids, values)
+            name: build_node_data(placement, ids, _node_values(values, placement))
             for name, values in (overlays or {}).items()
         },
     )
 
 
-def exports(results: Any) -> list[ModelExplorerExport]:
-    """Every program of a `LoweringReport` (or one `BackendResult`) that has a placement."""
+def _node_values(values: Any, placement: Placement) -> dict[str, float]:
+    """A `NodeOverlay` or a mapping, as {node name: number} (a delegate call measured only
+    as a whole has no node of its own here)."""
+    values = values if isinstance(values, Mapping) else values.values  # a NodeOverlay
+    names = {n.name for n in placement.nodes}
+    return {k: v for k, v in values.items() if k in names}
+
+
+def exports(
+    results: Any, overlays: Mapping[str, Mapping] | None = None
+) -> list[ModelExplorerExport]:
+    """Every program of a `LoweringReport` (or one `BackendResult`) that has a placement;
+    `overlays`: backend -> {name: NodeOverlay or {node: number}} for its node data."""
     items = [results] if hasattr(results, "placement") else list(results)
-    return [export(r) for r in items if r.placement is not None]
+    extra = overlays or {}
+    return [export(r, extra.get(r.backend)) for r in items if r.placement is not None]
 
 
-def write(results: Any, directory: str | Path) -> list[Path]:
+def write(results: Any, directory: str | Path, overlays: Mapping | None = None) -> list[Path]:
     """Write the files of every program with a placement (graph file, then its node data)."""
     check_writable_dir(directory, "Model Explorer directory")
-    return [path for item in exports(results) for path in item.write(directory)]
+    return [path for item in exports(results, overlays) for path in item.write(directory)]
 
 
 # -- graphs --------------------------------------------------------------------------------------
@@ -305,16 +317,17 @@ def show(
     directory: str | Path | None = None,
     height: int = 800,
     port: int | None = None,
+    overlays: Mapping | None = None,
 ) -> Any:
     """Model Explorer in the notebook: write the files (to a temporary directory unless
     `directory`), serve them and return an IFrame of its page (display it, or leave it last
-    in a cell)."""
+    in a cell). `overlays`: backend -> {name: NodeOverlay}, written as node data too."""
     import tempfile
 
     from IPython.display import IFrame
 
     folder = directory or tempfile.mkdtemp(prefix="etwb-model-explorer-")
-    paths = write(results, folder)
+    paths = write(results, folder, overlays)
     if not paths:
         raise UsageError("nothing to show in Model Explorer: no program has a graph")
     return IFrame(serve(paths, port=port), width="100%", height=height)

@@ -36,12 +36,12 @@ def _scatter(comparison: Any, x_field: str, x_title: str, scale: float, title: s
                 y=[max(row.max_abs_error, ZERO_ERROR_FLOOR) for row in mine],
                 mode="markers+text",
                 name=backend,
-                text=[row.scheme for row in mine],
+                text=[_variant(row) for row in mine],
                 textposition="top center",
                 marker={"size": 12},
                 customdata=[
                     [
-                        row.scheme,
+                        _variant(row),
                         human_bytes(row.pte_bytes),
                         row.latency_ms,
                         share_text(row.delegated_share),
@@ -60,7 +60,7 @@ def _scatter(comparison: Any, x_field: str, x_title: str, scale: float, title: s
         )
     missing = [row for row in comparison.rows if row not in rows]
     note = (
-        "not shown: " + ", ".join(f"{r.backend}/{r.scheme} ({_why(r)})" for r in missing)
+        "not shown: " + ", ".join(f"{r.backend}/{_variant(r)} ({_why(r)})" for r in missing)
         if missing
         else ""
     )
@@ -73,6 +73,11 @@ def _scatter(comparison: Any, x_field: str, x_title: str, scale: float, title: s
         template="plotly_white",
     )
     return fig
+
+
+def _variant(row: Any) -> str:
+    """The row's scheme, with the modules a mixed program keeps in float ("int8 + float x")."""
+    return getattr(row, "variant", row.scheme)
 
 
 def _why(row: Any) -> str:

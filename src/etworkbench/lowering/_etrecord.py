@@ -1,0 +1,206 @@
+"""ETRecords, made only when asked: the program is lowered again with `generate_etrecord=True`.
+
+An ETRecord holds the edge program and the emitter's debug-handle maps that tie ETDump events to
+graph nodes. Keeping the edge program on every lowering would cost memory and time for a file
+most users never ask for, so the default lowering makes none. When one is asked for (save it, or
+per-node numerics) the program is lowered again through executorch's public path
+(`to_edge_transform_and_lower(..., generate_etrecord=True)`) and the .pte that makes is compared
+byte for byte with the one this result holds: only an exact match is used, so an ETRecord never
+describes another program. The ETRecord and a small node map (debug handle -> placement node
+name, float reference candidates) are cached under the program cache by the .pte's SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .._io import atomic_write_bytes
+from ..errors import UsageError
+
+_QDQ = ("quantize_per", "dequantize_per", "choose_qparams")
+
+
+class NotReproducible(UsageError):
+    """Lowering again did not give this result's .pte, so no ETRecord can describe it."""
+
+
+def pte_digest(buffer: bytes) -> str:
+    return hashlib.sha256(buffer).hexdigest()
+
+
+def _store() -> Path:
+    # `_cache.cache_dir()`'s rule, repeated: importing `_cache` from here would close an import
+    # cycle (`_cache` -> `_results` -> this module)
+    explicit = os.environ.get("ETWB_CACHE_DIR")
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "etworkbench"
+    for base in (
+        Path(explicit) if explicit else home,
+        Path(tempfile.gettempdir()) / f"etwb-etrecords-{os.getuid()}",
+    ):
+        where = base / "etrecords"
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            if os.access(where, os.W_OK):
+                return where
+        except OSError:
+            continue
+    raise UsageError("no writable directory for ETRecords: set ETWB_CACHE_DIR")
+
+
+def etrecord_files(
+    result: Any, exclude_ops: Any = (), calibration: Any = None
+) -> tuple[Path, dict[str, Any]]:
+    """(ETRecord path, node map) of `result`'s program; lowered again once, then cached.
+
+    `exclude_ops` / `calibration`: what the original lowering was given, if anything (a result
+    does not record them); without them such a program is `NotReproducible`.
+    """
+    buffer = result.buffer
+    digest = pte_digest(buffer)
+    store = _store()
+    record, nodes_file = store / f"{digest}.etrecord", store / f"{digest}.nodes.json"
+    if record.is_file() and nodes_file.is_file():
+        return record, json.loads(nodes_file.read_text())
+    nodes, program = _lower_again(result, exclude_ops, calibration)
+    if pte_digest(program.buffer) != digest:
+        raise NotReproducible(
+            f"{result.backend}: lowering again with an ETRecord gave a different .pte, so no "
+            "ETRecord can describe this one (was it lowered with exclude_ops, a calibration "
+            "file or keep-float modules? pass the same ones)"
+        )
+    with tempfile.TemporaryDirectory(dir=store) as tmp:
+        path = Path(tmp) / "record.etrecord"
+        program.get_etrecord().save(str(path))
+        atomic_write_bytes(record, path.read_bytes())
+    atomic_write_bytes(nodes_file, json.dumps(nodes).encode())
+    return record, nodes
+
+
+def save_etrecord(result: Any, path: str | os.PathLike, **lowering: Any) -> Path:
+    """Write `result`'s ETRecord to `path` (a `.pte` path becomes `<name>.etrecord`); atomic."""
+    target = Path(path).expanduser()
+    if target.suffix == ".pte":
+        target = target.with_suffix(".etrecord")
+    record, _ = etrecord_files(result, **lowering)
+    return atomic_write_bytes(target, record.read_bytes())
+
+
+def numerics_method(result: Any, inputs: Any = None, **options: Any) -> Any:
+    """`BackendResult.numerics`: the per-node gap to float (`runtime._numerics.numerics`)."""
+    from ..runtime._numerics import numerics
+
+    return numerics(result, inputs, records=etrecord_files, **options)
+
+
+def _lower_again(result: Any, exclude_ops: Any, calibration: Any) -> tuple[dict, Any]:
+    from executorch.exir import to_edge_transform_and_lower
+
+    from ..backends import get_backend, normalize_options
+    from ..backends._options import of_backend, parse_assignments
+    from ._dynamic_export import export_spec
+    from ._exclude import exclude_partitioner
+    from ._programs import user_calibration
+    from ._quantize import quantize
+
+    spec = result.model_spec
+    if spec is None:
+        raise UsageError(f"{result.backend}: no model on this result to lower again")
+    if getattr(result, "float_modules", ()):
+        raise NotReproducible(
+            f"{result.backend}: keep-float programs cannot be lowered again for an ETRecord yet"
+        )
+    group = [get_backend(name) for name in result.backends]
+    options = normalize_options(parse_assignments(result.options), result.backends)
+    scheme = group[0].schemes[result.scheme]
+    if scheme.float_export:
+        program = export_spec(spec, spec.module)
+    else:
+        if calibration is None and result.calibration_source not in (None, "example inputs"):
+            raise NotReproducible(
+                f"{result.backend}: calibrated on {result.calibration_source}; pass "
+                "calibration= to lower it again for an ETRecord"
+            )
+        calib = user_calibration(calibration, [group], [result.scheme], spec)
+        batches = calib.batches if calib else [tuple(spec.example_inputs)]
+        resolved = group[0].resolve_options(of_backend(options, group[0].name))
+        program = quantize(spec, scheme, batches, None, resolved)
+    # `_compile.group_partitioners`, inline for the same reason as in `_store`
+    partitioners = [
+        partitioner
+        for backend in group
+        for partitioner in backend.partitioners(result.scheme, of_backend(options, backend.name))
+    ]
+    if exclude_ops:
+        partitioners = [exclude_partitioner(p, list(exclude_ops), {}) for p in partitioners]
+    kwargs: dict[str, Any] = {"partitioner": partitioners, "generate_etrecord": True}
+    config = next((c for c in (b.edge_compile_config() for b in group) if c is not None), None)
+    if config is not None:
+        kwargs["compile_config"] = config
+    edge = to_edge_transform_and_lower(program, **kwargs)
+    # read before to_executorch, which rewrites the graph (alloc nodes, new handles), as the
+    # placement was
+    nodes = node_map(edge.exported_program().graph_module)
+    return nodes, edge.to_executorch()
+
+
+def node_map(graph_module: Any) -> dict[str, Any]:
+    """Debug handles -> placement node names, and each node's float reference candidates.
+
+    CPU nodes are named as in the placement (their own name); a delegate is known by its
+    debug handles and its outputs, named `<delegate id>/<inner node>` as the placement does.
+    A node's reference candidates are the names along its `from_node` chain, oldest first,
+    after stepping back over quantize/dequantize nodes (dequantize(quantize(x)) stands for x).
+    """
+    top, delegates = [], []
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        name = str(getattr(node.target, "__name__", node.target))
+        if "executorch_call_delegate" in name:
+            lowered = getattr(graph_module, node.args[0].target)
+            inner = lowered.original_module.graph_module
+            handles = sorted({h for n in inner.graph.nodes for h in _handles(n)})
+            output = next(n for n in inner.graph.nodes if n.op == "output")
+            outs = output.args[0] if isinstance(output.args[0], (list, tuple)) else output.args
+            delegates.append(
+                {
+                    "id": node.args[0].target,
+                    "handles": handles,
+                    "outputs": [
+                        {
+                            "name": f"{node.args[0].target}/{out.name}",
+                            "refs": _references(out),
+                        }
+                        for out in outs
+                    ],
+                }
+            )
+        elif name != "getitem":
+            top.append({"name": node.name, "handles": _handles(node), "refs": _references(node)})
+    return {"top": top, "delegates": delegates}
+
+
+def _handles(node: Any) -> list[int]:
+    handle = node.meta.get("debug_handle")
+    if handle is None:
+        return []
+    return [int(handle)] if isinstance(handle, int) else [int(h) for h in handle]
+
+
+def _references(node: Any) -> list[str]:
+    while (
+        any(key in str(node.target) for key in _QDQ)
+        and node.args
+        and getattr(node.args[0], "op", "") == "call_function"
+    ):
+        node = node.args[0]
+    names, sources = [node.name], node.meta.get("from_node")
+    while sources:
+        names.append(sources[0].name)
+        sources = sources[0].from_node
+    return [n for n in dict.fromkeys(reversed(names))]
