@@ -90,3 +90,58 @@ def test_not_runnable_backend_says_why():
         pytest.skip(f"vulkan did not lower here: {result.summary_line()}")
     numerics = result.numerics()
     assert numerics.status == NOT_RUNNABLE and numerics.reason and not numerics.rows
+
+
+def test_portable_fp32_reports_every_kernel():
+    from etworkbench import lower
+
+    result = lower("teaching_net", ["portable"])["portable"]
+    report = result.numerics()
+    assert report.ok, report.reason
+    assert not report.unmatched  # every kernel's output has a float twin
+    kernels = {n.name for n in result.placement.nodes if not n.delegated and n.target}
+    assert {row.name for row in report.rows} <= kernels and len(report.rows) >= 5
+    assert all(row.placement == "cpu" and row.relative <= 1e-5 for row in report.rows)
+
+
+@pytest.mark.parametrize("scheme", [None, "int8"])
+def test_openvino_numerics_through_its_unstable_blobs(scheme):
+    """OpenVINO's compiled blob differs from one lowering to the next; the program around it
+    does not, so the ETRecord made by lowering again still describes it."""
+    pytest.importorskip("openvino")
+    from etworkbench import lower
+    from etworkbench.lowering._etrecord import same_but_delegate_blobs
+
+    first = lower("teaching_net", ["openvino"], scheme, cache=False)["openvino"]
+    second = lower("teaching_net", ["openvino"], scheme, cache=False)["openvino"]
+    assert same_but_delegate_blobs(first.buffer, second.buffer)
+    report = first.numerics()
+    assert report.ok, report.reason
+    assert report.rows[-1].placement == "openvino"
+    run = first.run(random_inputs=0, repeats=1, warmup=0)
+    assert report.last.max_abs == pytest.approx(run.error.max_abs, rel=1e-5, abs=1e-7)
+    if scheme is None:
+        assert report.first_diverging is None
+    else:
+        assert report.last.relative > 1e-3  # int8 really differs
+
+
+def test_different_programs_are_not_taken_for_one():
+    from etworkbench import lower
+    from etworkbench.lowering._etrecord import same_but_delegate_blobs
+
+    a = lower("teaching_net", ["xnnpack"])["xnnpack"].buffer
+    b = lower("tiny_convnet", ["xnnpack"])["xnnpack"].buffer
+    assert same_but_delegate_blobs(a, a)
+    assert not same_but_delegate_blobs(a, b)
+
+
+@pytest.mark.slow
+def test_keep_float_program_has_numerics():
+    from etworkbench import lower
+
+    mixed = lower("teaching_net", ["xnnpack"], "int8", float_modules=["fc"])["xnnpack"]
+    report = mixed.numerics()
+    assert report.ok, report.reason
+    run = mixed.run(random_inputs=0, repeats=1, warmup=0)
+    assert report.last.max_abs == pytest.approx(run.error.max_abs, rel=1e-5, abs=1e-7)

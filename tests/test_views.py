@@ -189,7 +189,15 @@ def test_coverage_figures_and_fallback_table(teaching_xnnpack, tmp_path):
     assert share.data[0].y[0] == pytest.approx(3 / 5)  # 3 of 5 kernel-running nodes
 
     table = C.fallback_table(teaching_xnnpack)
-    assert list(table.columns[:6]) == ["model", "backend", "node", "op", "reason", "source"]
+    assert list(table.columns[:7]) == [
+        "model",
+        "backend",
+        "node",
+        "op",
+        "reason",
+        "advice",
+        "source",
+    ]
     assert set(table["op"]) == {"aten.mean.dim", "aten.cumsum.default"}
     assert C.export_table(table, tmp_path / "f.csv").read_text().count("\n") == 3
     assert "<table" in C.export_table(table, tmp_path / "f.html").read_text()

@@ -67,11 +67,11 @@ def etrecord_files(
     if record.is_file() and nodes_file.is_file():
         return record, json.loads(nodes_file.read_text())
     nodes, program = _lower_again(result, exclude_ops, calibration)
-    if pte_digest(program.buffer) != digest:
+    if pte_digest(program.buffer) != digest and not same_but_delegate_blobs(buffer, program.buffer):
         raise NotReproducible(
             f"{result.backend}: lowering again with an ETRecord gave a different .pte, so no "
-            "ETRecord can describe this one (was it lowered with exclude_ops, a calibration "
-            "file or keep-float modules? pass the same ones)"
+            "ETRecord can describe this one (was it lowered with exclude_ops or a calibration "
+            "file? pass the same ones)"
         )
     with tempfile.TemporaryDirectory(dir=store) as tmp:
         path = Path(tmp) / "record.etrecord"
@@ -79,6 +79,25 @@ def etrecord_files(
         atomic_write_bytes(record, path.read_bytes())
     atomic_write_bytes(nodes_file, json.dumps(nodes).encode())
     return record, nodes
+
+
+def same_but_delegate_blobs(first: bytes, second: bytes) -> bool:
+    """Whether two .pte files differ only inside delegate payloads.
+
+    Some backends compile to bytes that differ run to run (OpenVINO's blobs differ in size from
+    one lowering to the next). What an ETRecord maps (instructions, values, delegate calls and
+    their debug handles, constants) lives outside the payloads, so such a pair has one ETRecord.
+    """
+    from .._compat.pte import deserialize_pte
+
+    a, b = deserialize_pte(first), deserialize_pte(second)
+    fields = [f for f in vars(a.program) if f != "backend_delegate_data"]
+    return (
+        all(getattr(a.program, f) == getattr(b.program, f) for f in fields)
+        and len(a.program.backend_delegate_data) == len(b.program.backend_delegate_data)
+        and a.mutable_data == b.mutable_data
+        and a.named_data == b.named_data
+    )
 
 
 def save_etrecord(result: Any, path: str | os.PathLike, **lowering: Any) -> Path:
@@ -104,16 +123,13 @@ def _lower_again(result: Any, exclude_ops: Any, calibration: Any) -> tuple[dict,
     from ..backends._options import of_backend, parse_assignments
     from ._dynamic_export import export_spec
     from ._exclude import exclude_partitioner
+    from ._keep_float import keep_float_hook, resolve
     from ._programs import user_calibration
     from ._quantize import quantize
 
     spec = result.model_spec
     if spec is None:
         raise UsageError(f"{result.backend}: no model on this result to lower again")
-    if getattr(result, "float_modules", ()):
-        raise NotReproducible(
-            f"{result.backend}: keep-float programs cannot be lowered again for an ETRecord yet"
-        )
     group = [get_backend(name) for name in result.backends]
     options = normalize_options(parse_assignments(result.options), result.backends)
     scheme = group[0].schemes[result.scheme]
@@ -128,7 +144,8 @@ def _lower_again(result: Any, exclude_ops: Any, calibration: Any) -> tuple[dict,
         calib = user_calibration(calibration, [group], [result.scheme], spec)
         batches = calib.batches if calib else [tuple(spec.example_inputs)]
         resolved = group[0].resolve_options(of_backend(options, group[0].name))
-        program = quantize(spec, scheme, batches, None, resolved)
+        keep = resolve(tuple(getattr(result, "float_modules", ())), spec.module)
+        program = quantize(spec, scheme, batches, None, resolved, keep_float_hook(group[0], keep))
     # `_compile.group_partitioners`, inline for the same reason as in `_store`
     partitioners = [
         partitioner

@@ -192,6 +192,8 @@ def _compare(result, nodes: dict, values: list, reference: dict, report: Numeric
                 )
             )
     report.rows.sort(key=lambda row: row.order)
+    measured = {row.name for row in report.rows}  # another event of the node matched
+    report.unmatched = [name for name in dict.fromkeys(report.unmatched) if name not in measured]
 
 
 def _same_shape(reference: Any, value: Any) -> bool:
