@@ -107,3 +107,18 @@ def test_worst_row_opens_the_module_that_hides_the_node(result):
     pane.overlay_bar.worst.value = name
     assert pane.graph.selected == "N_" + G._safe(name)
     assert "M_fc" in pane.expanded and "error (dB)" in pane.details.value
+
+
+def test_numerics_button_colours_by_error(result):
+    from etworkbench.ui._graph_panel import BackendGraph
+
+    pane = BackendGraph(result)
+    bar = pane.overlay_bar
+    bar.numerics.click()
+    assert bar.colour.value == "error", bar.message.value
+    assert "no node diverges" in bar.message.value  # fp32 XNNPACK: float noise only
+    placement = {n.name for n in result.placement.nodes}
+    assert set(bar.overlay.values) <= placement and bar.overlay.values
+    assert "error (rel)" in pane.graph.svg
+    bar.worst.value = "aten_mean_dim"
+    assert "relative" in pane.details.value

@@ -13,8 +13,8 @@ from ..views import graph as G
 
 MODES = ("placement", "error", "latency")
 HINT = (
-    "error: from a numerics run · latency: <b>profile here</b>, or load an ETDump (.etdp) "
-    "recorded elsewhere, with its ETRecord for per-node names"
+    "error: <b>numerics</b> (each node against float eager) · latency: <b>profile here</b>, or "
+    "load an ETDump (.etdp) recorded elsewhere, with its ETRecord for per-node names"
 )
 
 
@@ -24,6 +24,7 @@ class OverlayBar(W.VBox):
     def __init__(self, graph) -> None:
         self.graph = graph  # the BackendGraph it drives
         self.overlays: dict = {}
+        self.diverging = ""  # the numerics run's first diverging node, for the message
         self.colour = W.Dropdown(
             options=[("placement", "placement")],
             value="placement",
@@ -37,6 +38,12 @@ class OverlayBar(W.VBox):
             tooltip="run the .pte here with ETDump on (5 executions) for per-node latency",
             disabled=not getattr(graph.result, "has_program", False),
         )
+        self.numerics = W.Button(
+            description="numerics",
+            tooltip="run the .pte here once with ETDump and compare every recorded node with "
+            "float eager (the first time, the program is lowered again for its ETRecord)",
+            disabled=not getattr(graph.result, "has_program", False),
+        )
         self.etdump = W.Text(placeholder="path/to/run.etdp", description="ETDump")
         self.etrecord = W.Text(placeholder="optional .etrecord", description="ETRecord")
         self.load = W.Button(description="load ETDump", tooltip="per-node latency from a file")
@@ -48,12 +55,20 @@ class OverlayBar(W.VBox):
         )
         self.colour.observe(lambda _: self._mode_changed(), "value")
         self.worst.observe(self._row_clicked, "value")
+        self.numerics.on_click(lambda _: self.numerics_here())
         self.profile.on_click(lambda _: self.profile_here())
         self.load.on_click(lambda _: self.load_etdump())
         super().__init__(
             [
                 W.HBox(
-                    [self.colour, self.profile, self.etdump, self.etrecord, self.load],
+                    [
+                        self.colour,
+                        self.numerics,
+                        self.profile,
+                        self.etdump,
+                        self.etrecord,
+                        self.load,
+                    ],
                     layout={"flex_flow": "row wrap", "width": "100%"},
                 ),
                 self.message,
@@ -76,6 +91,24 @@ class OverlayBar(W.VBox):
             self.colour.value = overlay.name  # redraws through the observer
         elif show:
             self._mode_changed()
+
+    def numerics_here(self) -> None:
+        """Colour by each node's relative gap to float; the message names the first diverging."""
+
+        def measure():
+            report = self.graph.result.numerics()
+            if not report.ok:
+                raise RuntimeError(f"numerics {report.status}: {report.reason}")
+            first = report.first_diverging
+            self.diverging = (
+                f"first diverging (relative > {report.threshold:g}): {first.name}"
+                if first
+                else f"no node diverges (relative > {report.threshold:g})"
+            )
+            return report.overlay("relative")
+
+        self.message.value = "<small>numerics: running the program and float eager...</small>"
+        self._try(measure, "measured")
 
     def profile_here(self) -> None:
         from ..runtime import latency_overlay
@@ -102,8 +135,10 @@ class OverlayBar(W.VBox):
                 f"{html.escape(str(exc))}</span>"
             )
             return
+        extra = self.diverging if overlay.name == "error" else ""
         self.message.value = (
-            f"<small>latency {html.escape(what)}: {html.escape(overlay.note)}</small>"
+            f"<small>{html.escape(overlay.name)} {html.escape(what)}: "
+            f"{html.escape(overlay.note)}{' · ' + html.escape(extra) if extra else ''}</small>"
         )
         self.add(overlay)
 
