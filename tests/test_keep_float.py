@@ -182,3 +182,28 @@ def test_compare_puts_the_mixed_program_beside_fp32_and_int8():
     assert "int8 + float block" in size_vs_error(table).data[0].text
     bad = compare(MODEL, [("xnnpack", "int8", ["blok"])], run=False)
     assert bad.rows[0].status == "invalid" and "did you mean block" in bad.rows[0].reason
+
+
+@pytest.mark.slow
+def test_app_sizes_tab_shows_the_keep_float_tradeoff():
+    from etworkbench import Workbench
+
+    wb = Workbench()
+    wb.background = False
+    wb.controls.wait_for_probes()
+    wb.select(model=MODEL, backends=["xnnpack"], quantization="int8", float_modules=["block"])
+    report = wb.lower()
+    assert report is not None and report["xnnpack"].ok, wb.message.value
+    box = wb.sizes.tradeoff
+    assert box.layout.display == "" and "block kept in float" in box.message.value
+    box.button.click()
+    fp32, int8, mixed = box.comparison.rows
+    assert (
+        mixed.variant == "int8 + float block"
+        and mixed.pte_bytes == report["xnnpack"].sizes.pte_bytes
+    )
+    assert mixed.max_abs_error < int8.max_abs_error  # what keeping it float buys back
+    assert "int8 + float block" in box.table.value and box.figure is not None
+    wb.select(float_modules=[])
+    wb.lower()
+    assert box.layout.display == "none"  # nothing kept float: nothing to trade off

@@ -18,6 +18,7 @@ import ipywidgets as W
 from ..views import sizes as S
 from ._coverage_panel import _replace
 from ._stale import FollowsLowered, StaleBanner
+from ._tradeoff_box import TradeoffBox
 
 COLOUR_CHOICES = (("what wrote it", "kind"), ("arena", "mem_id"))
 
@@ -28,6 +29,7 @@ class SizesPanel(FollowsLowered, W.VBox):
         self.memory_figure = None  # the memory plan over time, likewise
         self.table = W.HTML("<i>Lower first.</i>")
         self.memory_note = W.HTML()
+        self.tradeoff = TradeoffBox()  # shown when the lowering kept modules in float
         self.colour = W.ToggleButtons(
             options=COLOUR_CHOICES,
             value="kind",
@@ -51,12 +53,14 @@ class SizesPanel(FollowsLowered, W.VBox):
                 self.banner,
                 self.figure,
                 self.table,
+                self.tradeoff,
                 self.memory_note,
                 self.colour,
                 self.memory_figure,
             ]
         _replace(self.figure, S.sizes_figure(report))
         self.table.value = S.sizes_table_html(report)
+        self.tradeoff.show(report)
         self._draw_memory()
 
     def _draw_memory(self) -> None:
