@@ -145,3 +145,35 @@ def test_keep_float_program_has_numerics():
     assert report.ok, report.reason
     run = mixed.run(random_inputs=0, repeats=1, warmup=0)
     assert report.last.max_abs == pytest.approx(run.error.max_abs, rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.slow
+def test_folded_batch_norm_is_compared_after_the_norm():
+    """int8 folds BatchNorm into the conv before it: the conv's runtime output is the float
+    model's value after the norm, and per_op_mode logs it (int8, dequantized to compare)."""
+    import torch
+    from torch import nn
+
+    from etworkbench import lower
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU6(), nn.Conv2d(8, 4, 1))
+    with torch.no_grad():  # a norm far from identity, so before/after really differ
+        model[1].running_mean.uniform_(-2, 2)
+        model[1].running_var.uniform_(0.1, 4)
+    model.eval()
+    report = lower(
+        model,
+        ["xnnpack"],
+        "int8",
+        example_inputs=(torch.randn(1, 3, 12, 12),),
+        options={"xnnpack": {"per_op_mode": True}},
+    )
+    result = report["xnnpack"]
+    gaps = result.numerics()
+    assert gaps.ok, gaps.reason
+    first = gaps.rows[0]
+    assert "batch_norm" in first.reference, first
+    assert first.cosine > 0.99 and first.relative < 0.1, first
+    run = result.run(random_inputs=0, repeats=1, warmup=0)
+    assert gaps.last.max_abs == pytest.approx(run.error.max_abs, rel=1e-5, abs=1e-7)

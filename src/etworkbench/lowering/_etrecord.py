@@ -63,7 +63,7 @@ def etrecord_files(
     buffer = result.buffer
     digest = pte_digest(buffer)
     store = _store()
-    record, nodes_file = store / f"{digest}.etrecord", store / f"{digest}.nodes.json"
+    record, nodes_file = store / f"{digest}.etrecord", store / f"{digest}.nodes-v3.json"
     if record.is_file() and nodes_file.is_file():
         return record, json.loads(nodes_file.read_text())
     nodes, program = _lower_again(result, exclude_ops, calibration)
@@ -170,6 +170,8 @@ def node_map(graph_module: Any) -> dict[str, Any]:
 
     CPU nodes are named as in the placement (their own name); a delegate is known by its
     debug handles and its outputs, named `<delegate id>/<inner node>` as the placement does.
+    An output made by a per-tensor quantize node carries its [scale, zero point] ("dequant"),
+    so an int8 boundary (XNNPACK per_op_mode) is compared in float.
     A node's reference candidates are the names along its `from_node` chain, oldest first,
     after stepping back over quantize/dequantize nodes (dequantize(quantize(x)) stands for x).
     """
@@ -192,14 +194,50 @@ def node_map(graph_module: Any) -> dict[str, Any]:
                         {
                             "name": f"{node.args[0].target}/{out.name}",
                             "refs": _references(out),
+                            "dequant": _quant_params(out),
                         }
                         for out in outs
                     ],
                 }
             )
         elif name != "getitem":
-            top.append({"name": node.name, "handles": _handles(node), "refs": _references(node)})
-    return {"top": top, "delegates": delegates}
+            top.append(
+                {
+                    "name": node.name,
+                    "handles": _handles(node),
+                    "refs": _references(node),
+                    "dequant": _quant_params(node),
+                }
+            )
+    seen = set()  # every float node name any node here descends from (inside delegates too)
+    for node in graph_module.graph.nodes:
+        seen.update(_chain(node))
+    for delegate in delegates:
+        inner = getattr(graph_module, delegate["id"]).original_module.graph_module
+        for node in inner.graph.nodes:
+            seen.update(_chain(node))
+    return {"top": top, "delegates": delegates, "seen": sorted(seen)}
+
+
+def _chain(node: Any) -> list[str]:
+    names, sources = [node.name], node.meta.get("from_node")
+    while sources:
+        names.append(sources[0].name)
+        sources = sources[0].from_node
+    return names
+
+
+def _quant_params(node: Any) -> list[float] | None:
+    """[scale, zero point] of a per-tensor quantize node with constant parameters, else None:
+    such an output is int8 at runtime, and dequantized with these it compares with float."""
+    if "quantize_per_tensor" not in str(node.target) or "dequantize" in str(node.target):
+        return None
+    if len(node.args) < 3:
+        return None
+    scale, zero = node.args[1], node.args[2]
+    if isinstance(scale, (int, float)) and isinstance(zero, (int, float)):
+        return [float(scale), float(zero)]
+    return None
 
 
 def _handles(node: Any) -> list[int]:
@@ -216,8 +254,4 @@ def _references(node: Any) -> list[str]:
         and getattr(node.args[0], "op", "") == "call_function"
     ):
         node = node.args[0]
-    names, sources = [node.name], node.meta.get("from_node")
-    while sources:
-        names.append(sources[0].name)
-        sources = sources[0].from_node
-    return [n for n in dict.fromkeys(reversed(names))]
+    return list(dict.fromkeys(reversed(_chain(node))))

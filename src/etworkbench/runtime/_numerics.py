@@ -147,13 +147,38 @@ def float_intermediates(spec: Any, args: tuple, kw: dict) -> dict[str, Any]:
         raise RuntimeError(f"float graph takes {len(placeholders)} inputs, got {len(leaves)}")
     with torch.no_grad():
         Capture(module).run(*leaves)
+    captured[_NORM_AFTER] = _norms_after(module.graph)
     return captured
+
+
+_NORM_AFTER = "__norm_after__"  # in `float_intermediates`' dict: {node: batch-norm output after it}
+
+
+def _norms_after(graph: Any) -> dict[str, str]:
+    """Each node whose value goes into a batch norm -> the name of that norm's tensor output.
+
+    Quantization folds a batch norm into the convolution before it, so the convolution's runtime
+    output is the float model's value *after* the norm; `_compare` uses this to find it."""
+    after = {}
+    for node in graph.nodes:
+        if node.op != "call_function" or "batch_norm" not in str(node.target) or not node.args:
+            continue
+        out = node
+        getitems = [u for u in node.users if "getitem" in str(u.target) and u.args[1] == 0]
+        if getitems:  # the native form returns (output, mean, rstd)
+            out = getitems[0]
+        source = node.args[0]
+        if getattr(source, "op", "") == "call_function":
+            after[source.name] = out.name
+    return after
 
 
 def _compare(result, nodes: dict, values: list, reference: dict, report: NumericsReport) -> None:
     import torch
 
     placement = {n.name: n for n in result.placement.nodes} if result.placement else {}
+    norms = reference.get(_NORM_AFTER, {})
+    kept = set(nodes.get("seen", ()))  # float nodes the lowered graph still has a node of
     order = {name: index for index, name in enumerate(placement)}
     by_handle: dict[int, list[dict]] = {}
     for node in nodes["top"]:
@@ -168,12 +193,18 @@ def _compare(result, nodes: dict, values: list, reference: dict, report: Numeric
             targets = [n for h in value.handles for n in by_handle.get(h, [])][-1:]
         for target, out in zip(targets, value.outputs, strict=False):
             ref_name = next((r for r in target["refs"] if _same_shape(reference.get(r), out)), None)
+            norm = norms.get(ref_name)
+            if norm and norm not in kept and _same_shape(reference.get(norm), out):
+                ref_name = norm  # the norm was folded into this node: compare after it
             if ref_name is None or not isinstance(out, torch.Tensor):
                 report.unmatched.append(target["name"])
                 continue
             if not out.is_floating_point():
-                report.unmatched.append(target["name"] + " (integer output)")
-                continue
+                if not target.get("dequant"):
+                    report.unmatched.append(target["name"] + " (integer output)")
+                    continue
+                scale, zero = target["dequant"]  # an int8 boundary: its float meaning
+                out = (out.to(torch.float32) - zero) * scale
             metrics = gap_metrics(reference[ref_name], out)
             node = placement.get(target["name"])
             report.rows.append(
