@@ -1,0 +1,47 @@
+"""`etwb lower --numerics [--json] --etrecord`: the per-node gap and the ETRecord from the CLI."""
+
+from __future__ import annotations
+
+import json
+
+from etworkbench.cli import main
+
+
+def test_lower_numerics_json_and_etrecord_beside_the_pte(tmp_path, capsys):
+    code = main(
+        ["lower", "teaching_net", "--backends", "xnnpack", "--numerics", "--json", "--etrecord"]
+        + ["--out", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    entry = json.loads(out)["results"][0]
+    gaps = entry["numerics"]
+    assert gaps["status"] == "ok" and gaps["rows"], gaps
+    assert gaps["first_diverging"] is None  # fp32: float noise only
+    assert all(row["relative"] <= 1e-5 for row in gaps["rows"])
+    pte = tmp_path / entry["pte_path"].split("/")[-1]
+    assert pte.is_file() and pte.with_suffix(".etrecord").stat().st_size > 0, sorted(
+        tmp_path.iterdir()
+    )
+
+
+def test_lower_numerics_text_names_the_threshold(tmp_path, capsys):
+    code = main(
+        ["lower", "teaching_net", "--backends", "xnnpack", "--numerics", "--threshold", "1e-9"]
+        + ["--out", str(tmp_path)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert (
+        "first diverging (relative > 1e-09):" in out
+        and "first diverging (relative > 1e-09): none" not in out
+    )
+
+
+def test_bad_threshold_is_a_usage_error(tmp_path, capsys):
+    code = main(
+        ["lower", "teaching_net", "--backends", "xnnpack", "--numerics", "--threshold", "0"]
+        + ["--out", str(tmp_path)]
+    )
+    assert code == 2
+    assert "threshold" in capsys.readouterr().err
