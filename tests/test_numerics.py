@@ -174,6 +174,7 @@ def test_folded_batch_norm_is_compared_after_the_norm():
     assert gaps.ok, gaps.reason
     first = gaps.rows[0]
     assert "batch_norm" in first.reference, first
+    assert first.module_path == "0"  # the quantize output carries its conv's module
     assert first.cosine > 0.99 and first.relative < 0.1, first
     run = result.run(random_inputs=0, repeats=1, warmup=0)
     assert gaps.last.max_abs == pytest.approx(run.error.max_abs, rel=1e-5, abs=1e-7)

@@ -14,6 +14,7 @@ compared with the float node its `from_node` chain leads to. Results are kept pe
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -220,11 +221,26 @@ def _compare(result, nodes: dict, values: list, reference: dict, report: Numeric
                     shape=tuple(out.shape),
                     event=value.event,
                     reference=ref_name,
+                    module_path=_module_of(target["name"], node, placement),
                 )
             )
     report.rows.sort(key=lambda row: row.order)
     measured = {row.name for row in report.rows}  # another event of the node matched
     report.unmatched = [name for name in dict.fromkeys(report.unmatched) if name not in measured]
+
+
+def _module_of(name: str, node: Any, placement: dict) -> str:
+    """The node's own module path; for a delegate output without one (a quantize node), the
+    deepest module all of that delegate's ops share (per_op_mode: the op's own)."""
+    if node is not None and node.module_path:
+        return node.module_path
+    delegate = name.split("/")[0] if "/" in name else None
+    paths = [
+        n.module_path.split(".")
+        for n in placement.values()
+        if delegate and n.delegate == delegate and n.module_path
+    ]
+    return ".".join(os.path.commonprefix(paths)) if paths else ""  # element-wise on lists
 
 
 def _same_shape(reference: Any, value: Any) -> bool:

@@ -37,6 +37,7 @@ class NodeGap:
     shape: tuple[int, ...] = ()
     event: str = ""  # the ETDump event: DELEGATE_CALL or native_call_<op>
     reference: str = ""  # the float model's node it is compared with
+    module_path: str = ""  # the nn.Module it came from (a delegate output: its ops' common one)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
