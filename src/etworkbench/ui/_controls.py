@@ -79,7 +79,7 @@ class Controls(W.VBox):
         )
         self.keep_float = W.Text(
             description="keep in float",
-            placeholder="modules, e.g. features.18, classifier.1",
+            placeholder="e.g. features.18",
             tooltip="modules (paths, or types such as torch.nn.Linear) the quantizer leaves in "
             "float; the rest is quantized (quantized schemes; applied by Lower)",
             style=_LABEL,

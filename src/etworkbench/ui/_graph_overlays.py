@@ -44,10 +44,11 @@ class OverlayBar(W.VBox):
             "float eager (the first time, the program is lowered again for its ETRecord)",
             disabled=not getattr(graph.result, "has_program", False),
         )
-        self.etdump = W.Text(placeholder="path/to/run.etdp", description="ETDump")
-        self.etrecord = W.Text(placeholder="optional .etrecord", description="ETRecord")
+        field = {"width": "auto", "flex": "1 1 14em", "max_width": "24em"}  # shrinks, wraps
+        self.etdump = W.Text(placeholder="run.etdp", description="ETDump", layout=field)
+        self.etrecord = W.Text(placeholder=".etrecord", description="ETRecord", layout=field)
         self.load = W.Button(description="load ETDump", tooltip="per-node latency from a file")
-        self.message = W.HTML(f"<small>{HINT}</small>")
+        self.message = W.HTML(_wrapping(f"<small>{HINT}</small>"), layout={"width": "100%"})
         self.worst = W.Select(options=[], rows=10, layout={"width": "100%"})
         self.worst_box = W.VBox(
             [W.HTML("<b>10 worst</b> (click to select)"), self.worst],
@@ -72,7 +73,8 @@ class OverlayBar(W.VBox):
                     layout={"flex_flow": "row wrap", "width": "100%"},
                 ),
                 self.message,
-            ]
+            ],
+            layout={"width": "100%"},  # as wide as the pane, never wider: its row wraps
         )
 
     @property
@@ -107,7 +109,9 @@ class OverlayBar(W.VBox):
             )
             return report.overlay("relative")
 
-        self.message.value = "<small>numerics: running the program and float eager...</small>"
+        self.message.value = _wrapping(
+            "<small>numerics: running the program and float eager...</small>"
+        )
         self._try(measure, "measured")
 
     def profile_here(self) -> None:
@@ -130,13 +134,13 @@ class OverlayBar(W.VBox):
         try:
             overlay = make()
         except Exception as exc:  # a bad path or an unrelated file: say so, keep the graph
-            self.message.value = (
+            self.message.value = _wrapping(
                 f'<span style="color:#c0392b">{html.escape(type(exc).__name__)}: '
                 f"{html.escape(str(exc))}</span>"
             )
             return
         extra = self.diverging if overlay.name == "error" else ""
-        self.message.value = (
+        self.message.value = _wrapping(
             f"<small>{html.escape(overlay.name)} {html.escape(what)}: "
             f"{html.escape(overlay.note)}{' · ' + html.escape(extra) if extra else ''}</small>"
         )
@@ -155,3 +159,9 @@ class OverlayBar(W.VBox):
     def _row_clicked(self, change) -> None:
         if change["new"]:
             self.graph.select_node(change["new"])
+
+
+def _wrapping(markup: str) -> str:
+    """`markup` in a block that wraps its lines (widget HTML keeps long text on one line,
+    which widened the graph panes past the compare tab)."""
+    return f'<div style="white-space:normal; overflow-wrap:anywhere">{markup}</div>'

@@ -93,10 +93,10 @@ class BackendGraph(W.VBox):
                 ),
                 self.overlay_bar,
                 self.info,
-                W.HBox(  # the worst-nodes table beside the graph (colour modes only)
-                    [self.graph, self.overlay_bar.worst_box],
-                    layout={"width": "100%", "flex_flow": "row wrap"},
-                ),
+                # the graph straight in the column: in a row it took its drawing's full width
+                # and pushed the compare tab's panes past the page
+                self.graph,
+                self.overlay_bar.worst_box,  # the worst-nodes table (colour modes only)
                 self.details,
             ]
         )

@@ -25,11 +25,13 @@ class TradeoffBox(W.VBox):
             "three here, and compare size, latency and error against float eager",
             layout={"width": "auto"},
         )
-        self.message = W.HTML()
+        self.message = W.HTML(layout={"width": "100%"})
         self.table = W.HTML()
         self.figure = None
         self.button.on_click(lambda _: self.measure())
-        super().__init__([self.button, self.message, self.table], layout={"display": "none"})
+        super().__init__(
+            [self.button, self.message, self.table], layout={"display": "none", "width": "100%"}
+        )
 
     def show(self, report) -> None:
         """Offer the trade-off when `report` has an ok program with modules kept in float."""
