@@ -208,6 +208,15 @@ def of_backend(options: NormalizedOptions, backend: str) -> dict[str, str]:
     return {key: value for name, key, value in options if name == backend}
 
 
+def group_partitioners(group: Sequence[Any], scheme: str, options: Any = ()) -> list[Any]:
+    """Every backend's partitioners in order, each built with its own options."""
+    return [
+        partitioner
+        for backend in group
+        for partitioner in backend.partitioners(scheme, of_backend(options, backend.name))
+    ]
+
+
 def for_program(options: NormalizedOptions, group: Sequence[Any], scheme: str) -> NormalizedOptions:
     """The options of one program's backends, checked against its scheme (`check_options`:
     a `UsageError` before anything is lowered)."""

@@ -20,20 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_bytes
+from ._cache_dir import cache_dir
 from ._fingerprint import program_fingerprint
 from ._results import BackendResult
 
 FORMAT = 4  # bump when zoo models, the keys or the pickled result change
 DEFAULT_LIMIT_BYTES = 2 << 30
-
-
-def cache_dir() -> Path:
-    """`$ETWB_CACHE_DIR`, else `$XDG_CACHE_HOME/etworkbench`, else `~/.cache/etworkbench`."""
-    explicit = os.environ.get("ETWB_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "etworkbench"
 
 
 def size_limit() -> int:

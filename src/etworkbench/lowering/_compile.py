@@ -16,7 +16,7 @@ from ..analysis.advice import attach_advice
 from ..analysis.placement import analyze_placement
 from ..backends import Backend, Reasons
 from ..backends._base import op_name
-from ..backends._options import of_backend
+from ..backends._options import group_partitioners, of_backend
 from ..progress import Progress, ProgressCallback
 from ._exclude import exclude_partitioner, excluded_reason
 from ._keep_float import keep_float_hook
@@ -136,15 +136,6 @@ def lower_group(
     result.timings_s["to_executorch"] = round(time.perf_counter() - start, 4)
     result.attach_program(buffer)
     result.sizes = _sizes(result, edge, executorch_program)
-
-
-def group_partitioners(group: list[Backend], scheme: str, options: Any = ()) -> list[Any]:
-    """Every backend's partitioners in order, each built with its own options."""
-    return [
-        partitioner
-        for backend in group
-        for partitioner in backend.partitioners(scheme, of_backend(options, backend.name))
-    ]
 
 
 def capture_all(group: list[Backend], reasons: Reasons) -> contextlib.AbstractContextManager:

@@ -5,8 +5,9 @@ graph nodes. Keeping the edge program on every lowering would cost memory and ti
 most users never ask for, so the default lowering makes none. When one is asked for (save it, or
 per-node numerics) the program is lowered again through executorch's public path
 (`to_edge_transform_and_lower(..., generate_etrecord=True)`) and the .pte that makes is compared
-byte for byte with the one this result holds: only an exact match is used, so an ETRecord never
-describes another program. The ETRecord and a small node map (debug handle -> placement node
+with the one this result holds: byte for byte, or equal in everything but delegate payloads
+(`same_but_delegate_blobs`); anything else is refused, so an ETRecord never describes another
+program. The ETRecord and a small node map (debug handle -> placement node
 name, float reference candidates) are cached under the program cache by the .pte's SHA-256.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from .._io import atomic_write_bytes
 from ..errors import UsageError
+from ._cache_dir import cache_dir
 
 _QDQ = ("quantize_per", "dequantize_per", "choose_qparams")
 
@@ -34,14 +36,8 @@ def pte_digest(buffer: bytes) -> str:
 
 
 def _store() -> Path:
-    # `_cache.cache_dir()`'s rule, repeated: importing `_cache` from here would close an import
-    # cycle (`_cache` -> `_results` -> this module)
-    explicit = os.environ.get("ETWB_CACHE_DIR")
-    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "etworkbench"
-    for base in (
-        Path(explicit) if explicit else home,
-        Path(tempfile.gettempdir()) / f"etwb-etrecords-{os.getuid()}",
-    ):
+    """`<cache dir>/etrecords`, or a per-user temporary one when that cannot be written."""
+    for base in (cache_dir(), Path(tempfile.gettempdir()) / f"etwb-etrecords-{os.getuid()}"):
         where = base / "etrecords"
         try:
             where.mkdir(parents=True, exist_ok=True)
@@ -120,7 +116,7 @@ def _lower_again(result: Any, exclude_ops: Any, calibration: Any) -> tuple[dict,
     from executorch.exir import to_edge_transform_and_lower
 
     from ..backends import get_backend, normalize_options
-    from ..backends._options import of_backend, parse_assignments
+    from ..backends._options import group_partitioners, of_backend, parse_assignments
     from ._dynamic_export import export_spec
     from ._exclude import exclude_partitioner
     from ._keep_float import keep_float_hook, resolve
@@ -146,12 +142,7 @@ def _lower_again(result: Any, exclude_ops: Any, calibration: Any) -> tuple[dict,
         resolved = group[0].resolve_options(of_backend(options, group[0].name))
         keep = resolve(tuple(getattr(result, "float_modules", ())), spec.module)
         program = quantize(spec, scheme, batches, None, resolved, keep_float_hook(group[0], keep))
-    # `_compile.group_partitioners`, inline for the same reason as in `_store`
-    partitioners = [
-        partitioner
-        for backend in group
-        for partitioner in backend.partitioners(result.scheme, of_backend(options, backend.name))
-    ]
+    partitioners = group_partitioners(group, result.scheme, options)
     if exclude_ops:
         partitioners = [exclude_partitioner(p, list(exclude_ops), {}) for p in partitioners]
     kwargs: dict[str, Any] = {"partitioner": partitioners, "generate_etrecord": True}
