@@ -7,11 +7,14 @@ import json
 from etworkbench.cli import main
 
 
+def _lower_numerics(tmp_path, *extra: str) -> int:
+    """`etwb lower teaching_net --backends xnnpack --numerics EXTRA --out TMP`."""
+    args = ["lower", "teaching_net", "--backends", "xnnpack", "--numerics", *extra]
+    return main([*args, "--out", str(tmp_path)])
+
+
 def test_lower_numerics_json_and_etrecord_beside_the_pte(tmp_path, capsys):
-    code = main(
-        ["lower", "teaching_net", "--backends", "xnnpack", "--numerics", "--json", "--etrecord"]
-        + ["--out", str(tmp_path)]
-    )
+    code = _lower_numerics(tmp_path, "--json", "--etrecord")
     out = capsys.readouterr().out
     assert code == 0, out
     entry = json.loads(out)["results"][0]
@@ -26,10 +29,7 @@ def test_lower_numerics_json_and_etrecord_beside_the_pte(tmp_path, capsys):
 
 
 def test_lower_numerics_text_names_the_threshold(tmp_path, capsys):
-    code = main(
-        ["lower", "teaching_net", "--backends", "xnnpack", "--numerics", "--threshold", "1e-9"]
-        + ["--out", str(tmp_path)]
-    )
+    code = _lower_numerics(tmp_path, "--threshold", "1e-9")
     out = capsys.readouterr().out
     assert code == 0, out
     assert (
@@ -39,9 +39,6 @@ def test_lower_numerics_text_names_the_threshold(tmp_path, capsys):
 
 
 def test_bad_threshold_is_a_usage_error(tmp_path, capsys):
-    code = main(
-        ["lower", "teaching_net", "--backends", "xnnpack", "--numerics", "--threshold", "0"]
-        + ["--out", str(tmp_path)]
-    )
+    code = _lower_numerics(tmp_path, "--threshold", "0")
     assert code == 2
     assert "threshold" in capsys.readouterr().err

@@ -90,7 +90,7 @@ def _measure(result, spec, args, kw, given, threshold, lowering) -> NumericsRepo
         values = _run_with_etdump(result, args, kw, str(record))
         report.seconds["run"] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
-        reference = float_intermediates(spec, args, kw)
+        reference, norms = float_intermediates(spec, args, kw)
         report.seconds["reference"] = round(time.perf_counter() - clock, 3)
     except Exception as exc:
         from ..lowering._triage import triage
@@ -100,7 +100,7 @@ def _measure(result, spec, args, kw, given, threshold, lowering) -> NumericsRepo
             status, reason=triage("numerics", exc).one_line, backend=result.backend
         )
     clock = time.perf_counter()
-    _compare(result, nodes, values, reference, report)
+    _compare(result, nodes, values, (reference, norms), report)
     report.seconds["compare"] = round(time.perf_counter() - clock, 3)
     return report
 
@@ -124,8 +124,9 @@ def _run_with_etdump(result: Any, args: tuple, kw: dict, record: str) -> list:
         return intermediate_outputs(str(etdump), str(debug), record)
 
 
-def float_intermediates(spec: Any, args: tuple, kw: dict) -> dict[str, Any]:
-    """Every node output of the float model's exported program on these inputs, by node name."""
+def float_intermediates(spec: Any, args: tuple, kw: dict) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every node output of the float model's exported program on these inputs, by node name,
+    and which batch norm follows which node (`_norms_after`)."""
     import torch
     from torch.fx import Interpreter
 
@@ -148,11 +149,7 @@ def float_intermediates(spec: Any, args: tuple, kw: dict) -> dict[str, Any]:
         raise RuntimeError(f"float graph takes {len(placeholders)} inputs, got {len(leaves)}")
     with torch.no_grad():
         Capture(module).run(*leaves)
-    captured[_NORM_AFTER] = _norms_after(module.graph)
-    return captured
-
-
-_NORM_AFTER = "__norm_after__"  # in `float_intermediates`' dict: {node: batch-norm output after it}
+    return captured, _norms_after(module.graph)
 
 
 def _norms_after(graph: Any) -> dict[str, str]:
@@ -174,11 +171,12 @@ def _norms_after(graph: Any) -> dict[str, str]:
     return after
 
 
-def _compare(result, nodes: dict, values: list, reference: dict, report: NumericsReport) -> None:
+def _compare(result, nodes: dict, values: list, floats: tuple, report: NumericsReport) -> None:
     import torch
 
+    reference, norms = floats
     placement = {n.name: n for n in result.placement.nodes} if result.placement else {}
-    norms = reference.get(_NORM_AFTER, {})
+    modules = _delegate_modules(placement.values())
     kept = set(nodes.get("seen", ()))  # float nodes the lowered graph still has a node of
     order = {name: index for index, name in enumerate(placement)}
     by_handle: dict[int, list[dict]] = {}
@@ -221,7 +219,9 @@ def _compare(result, nodes: dict, values: list, reference: dict, report: Numeric
                     shape=tuple(out.shape),
                     event=value.event,
                     reference=ref_name,
-                    module_path=_module_of(target["name"], node, placement),
+                    module_path=node.module_path
+                    if node is not None and node.module_path
+                    else modules.get(target["name"].split("/")[0], ""),
                 )
             )
     report.rows.sort(key=lambda row: row.order)
@@ -229,18 +229,14 @@ def _compare(result, nodes: dict, values: list, reference: dict, report: Numeric
     report.unmatched = [name for name in dict.fromkeys(report.unmatched) if name not in measured]
 
 
-def _module_of(name: str, node: Any, placement: dict) -> str:
-    """The node's own module path; for a delegate output without one (a quantize node), the
-    deepest module all of that delegate's ops share (per_op_mode: the op's own)."""
-    if node is not None and node.module_path:
-        return node.module_path
-    delegate = name.split("/")[0] if "/" in name else None
-    paths = [
-        n.module_path.split(".")
-        for n in placement.values()
-        if delegate and n.delegate == delegate and n.module_path
-    ]
-    return ".".join(os.path.commonprefix(paths)) if paths else ""  # element-wise on lists
+def _delegate_modules(nodes: Any) -> dict[str, str]:
+    """Each delegate's deepest module all its ops share (per_op_mode: the op's own): the module
+    of a delegate output that has none itself (a quantize node)."""
+    paths: dict[str, list[list[str]]] = {}
+    for node in nodes:
+        if node.delegate and node.module_path:
+            paths.setdefault(node.delegate, []).append(node.module_path.split("."))
+    return {d: ".".join(os.path.commonprefix(p)) for d, p in paths.items()}  # element-wise
 
 
 def _same_shape(reference: Any, value: Any) -> bool:

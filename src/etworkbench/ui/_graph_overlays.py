@@ -10,6 +10,7 @@ from pathlib import Path
 import ipywidgets as W
 
 from ..views import graph as G
+from ._markup import error_html, wrapping
 
 MODES = ("placement", "error", "latency")
 HINT = (
@@ -48,7 +49,7 @@ class OverlayBar(W.VBox):
         self.etdump = W.Text(placeholder="run.etdp", description="ETDump", layout=field)
         self.etrecord = W.Text(placeholder=".etrecord", description="ETRecord", layout=field)
         self.load = W.Button(description="load ETDump", tooltip="per-node latency from a file")
-        self.message = W.HTML(_wrapping(f"<small>{HINT}</small>"), layout={"width": "100%"})
+        self.message = W.HTML(wrapping(f"<small>{HINT}</small>"), layout={"width": "100%"})
         self.worst = W.Select(options=[], rows=10, layout={"width": "100%"})
         self.worst_box = W.VBox(
             [W.HTML("<b>10 worst</b> (click to select)"), self.worst],
@@ -109,7 +110,7 @@ class OverlayBar(W.VBox):
             )
             return report.overlay("relative")
 
-        self.message.value = _wrapping(
+        self.message.value = wrapping(
             "<small>numerics: running the program and float eager...</small>"
         )
         self._try(measure, "measured")
@@ -134,13 +135,10 @@ class OverlayBar(W.VBox):
         try:
             overlay = make()
         except Exception as exc:  # a bad path or an unrelated file: say so, keep the graph
-            self.message.value = _wrapping(
-                f'<span style="color:#c0392b">{html.escape(type(exc).__name__)}: '
-                f"{html.escape(str(exc))}</span>"
-            )
+            self.message.value = error_html(exc)
             return
         extra = self.diverging if overlay.name == "error" else ""
-        self.message.value = _wrapping(
+        self.message.value = wrapping(
             f"<small>{html.escape(overlay.name)} {html.escape(what)}: "
             f"{html.escape(overlay.note)}{' · ' + html.escape(extra) if extra else ''}</small>"
         )
@@ -159,9 +157,3 @@ class OverlayBar(W.VBox):
     def _row_clicked(self, change) -> None:
         if change["new"]:
             self.graph.select_node(change["new"])
-
-
-def _wrapping(markup: str) -> str:
-    """`markup` in a block that wraps its lines (widget HTML keeps long text on one line,
-    which widened the graph panes past the compare tab)."""
-    return f'<div style="white-space:normal; overflow-wrap:anywhere">{markup}</div>'

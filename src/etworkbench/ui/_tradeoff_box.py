@@ -12,6 +12,8 @@ import html
 
 import ipywidgets as W
 
+from ._markup import error_html
+
 
 class TradeoffBox(W.VBox):
     """Button + table + chart for the first program of a report that kept modules in float."""
@@ -67,10 +69,7 @@ class TradeoffBox(W.VBox):
                 scheme=result.scheme,
             )
         except Exception as exc:  # the tab stays usable; the message says what went wrong
-            self.message.value = (
-                f'<span style="color:#c0392b">{html.escape(type(exc).__name__)}: '
-                f"{html.escape(str(exc))}</span>"
-            )
+            self.message.value = error_html(exc)
             return
         self.message.value = ""
         self.table.value = f"<pre>{html.escape(comparison_text(self.comparison))}</pre>"
