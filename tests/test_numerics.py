@@ -178,3 +178,22 @@ def test_folded_batch_norm_is_compared_after_the_norm():
     assert first.cosine > 0.99 and first.relative < 0.1, first
     run = result.run(random_inputs=0, repeats=1, warmup=0)
     assert gaps.last.max_abs == pytest.approx(run.error.max_abs, rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.slow
+def test_per_op_delegates_each_report_once():
+    """per_op_mode: delegates whose debug handles overlap (or are equal) are told apart by
+    their exact handle set and run order, so no delegate output is reported twice."""
+    from collections import Counter
+
+    from etworkbench import lower
+
+    result = lower("teaching_net", ["xnnpack"], "int8", options={"xnnpack": {"per_op_mode": True}})[
+        "xnnpack"
+    ]
+    report = result.numerics()
+    assert report.ok, report.reason
+    names = Counter(row.name for row in report.rows)
+    assert all(count == 1 for count in names.values()), names
+    run = result.run(random_inputs=0, repeats=1, warmup=0)
+    assert report.last.max_abs == pytest.approx(run.error.max_abs, rel=1e-5, abs=1e-7)

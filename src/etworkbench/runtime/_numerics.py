@@ -183,10 +183,11 @@ def _compare(result, nodes: dict, values: list, floats: tuple, report: NumericsR
     for node in nodes["top"]:
         for handle in node["handles"]:
             by_handle.setdefault(handle, []).append(node)
+    unused = list(nodes["delegates"])  # in graph order, which is the order they run in
     for value in values:
         handles = set(value.handles)
         if value.event == "DELEGATE_CALL":
-            delegate = max(nodes["delegates"], key=lambda d: len(handles & set(d["handles"])))
+            delegate = _delegate_of(handles, unused, nodes["delegates"])
             targets = delegate["outputs"]
         else:
             targets = [n for h in value.handles for n in by_handle.get(h, [])][-1:]
@@ -227,6 +228,19 @@ def _compare(result, nodes: dict, values: list, floats: tuple, report: NumericsR
     report.rows.sort(key=lambda row: row.order)
     measured = {row.name for row in report.rows}  # another event of the node matched
     report.unmatched = [name for name in dict.fromkeys(report.unmatched) if name not in measured]
+
+
+def _delegate_of(handles: set, unused: list[dict], delegates: list[dict]) -> dict:
+    """The delegate a DELEGATE_CALL event with these debug handles stands for: the first not yet
+    taken whose handles are exactly these (per_op_mode makes several delegates with one handle
+    each, and one op's handle can also sit in a neighbour's set), else the most overlapping."""
+    same = next((d for d in unused if set(d["handles"]) == handles), None)
+    if same is None:
+        pool = unused or delegates
+        same = max(pool, key=lambda d: len(handles & set(d["handles"])))
+    if same in unused:
+        unused.remove(same)
+    return same
 
 
 def _delegate_modules(nodes: Any) -> dict[str, str]:
